@@ -1,0 +1,36 @@
+"""jnmf: non-negative matrix factorization in JAX, V ≈ W H with W, H ≥ 0."""
+
+from jnmf.api import nmf
+from jnmf.batch import best_of, restart_keys, solve_restarts
+from jnmf.divergence import BetaDivergence, mm_exponent
+from jnmf.init import initialize
+from jnmf.optimality import evaluate, gradients, kkt_residual
+from jnmf.problem import Factors, Problem, make_problem, objective
+from jnmf.solve import History, Solution, Status, solve
+from jnmf.solvers import SOLVERS, AbstractSolver, MultiplicativeUpdate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbstractSolver",
+    "BetaDivergence",
+    "Factors",
+    "History",
+    "MultiplicativeUpdate",
+    "Problem",
+    "SOLVERS",
+    "Solution",
+    "Status",
+    "best_of",
+    "evaluate",
+    "gradients",
+    "initialize",
+    "kkt_residual",
+    "make_problem",
+    "mm_exponent",
+    "nmf",
+    "objective",
+    "restart_keys",
+    "solve",
+    "solve_restarts",
+]

@@ -1,0 +1,197 @@
+"""What is minimised: ``Problem`` and the objective.
+
+    f(W, H) = Σ_ij M_ij d_β(V_ij | (WH)_ij)
+              + l1_W ‖W‖₁ + l1_H ‖H‖₁ + ½ l2_W ‖W‖_F² + ½ l2_H ‖H‖_F²
+
+with V (n×m) ≥ 0, W (n×r) ≥ 0, H (r×m) ≥ 0 and optional entry weights M ≥ 0 (a 0/1 mask
+for missing data; M = 1 when absent).  Penalty weights are stored as JAX scalars so that
+changing them never recompiles a solve.
+
+``make_problem`` is the checked constructor: it validates V, β and the weights in Python
+(before anything is compiled) and raises ``ValueError`` with a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from jnmf.divergence import BetaDivergence
+
+
+class Factors(NamedTuple):
+    """A pair of non-negative factors, V ≈ W @ H: W is n×r, H is r×m."""
+
+    W: Array
+    H: Array
+
+
+class Problem(eqx.Module):
+    """Data, divergence, penalties and optional entry weights of one NMF problem."""
+
+    V: Array
+    divergence: BetaDivergence
+    l1_W: Array
+    l1_H: Array
+    l2_W: Array
+    l2_H: Array
+    weights: Array | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.V.shape
+
+    @property
+    def dtype(self):
+        return self.V.dtype
+
+    @property
+    def beta(self):
+        return self.divergence.beta
+
+    def transpose(self) -> Problem:
+        """The same problem for Vᵀ ≈ Hᵀ Wᵀ (the roles of W and H swap)."""
+        return Problem(
+            V=self.V.T,
+            divergence=self.divergence,
+            l1_W=self.l1_H,
+            l1_H=self.l1_W,
+            l2_W=self.l2_H,
+            l2_H=self.l2_W,
+            weights=None if self.weights is None else self.weights.T,
+        )
+
+    def data(self) -> Array:
+        """V with zero-weight entries set to 0 (they may hold NaN for missing data)."""
+        if self.weights is None:
+            return self.V
+        return jnp.where(self.weights > 0, self.V, 0.0)
+
+
+def penalty(problem: Problem, W: Array, H: Array) -> Array:
+    """l1_W‖W‖₁ + l1_H‖H‖₁ + ½ l2_W‖W‖² + ½ l2_H‖H‖² (factors are non-negative)."""
+    return (
+        problem.l1_W * jnp.sum(W)
+        + problem.l1_H * jnp.sum(H)
+        + 0.5 * problem.l2_W * jnp.sum(W * W)
+        + 0.5 * problem.l2_H * jnp.sum(H * H)
+    )
+
+
+def objective(problem: Problem, factors: Factors) -> Array:
+    """f(W, H): weighted β-divergence between V and WH plus the penalties."""
+    W, H = factors
+    WH = W @ H
+    return problem.divergence.value(problem.data(), WH, problem.weights) + penalty(problem, W, H)
+
+
+def _is_concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def as_float_array(x, name: str) -> Array:
+    """Convert to a JAX float array keeping float32/float64; integers become floats.
+
+    Warns (never downcasts silently) when float64 data arrive without ``jax_enable_x64``.
+    """
+    if isinstance(x, jax.Array):
+        arr = x
+    else:
+        np_arr = np.asarray(x)
+        if np_arr.dtype == object:
+            raise ValueError(f"{name} must be a numeric array, got dtype object")
+        if np_arr.dtype == np.float64 and not jax.config.jax_enable_x64:
+            warnings.warn(
+                f"{name} is float64 but jax_enable_x64 is off, so JAX computes in float32. "
+                "Call jax.config.update('jax_enable_x64', True) first to keep float64.",
+                stacklevel=3,
+            )
+        arr = jnp.asarray(np_arr)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+            raise ValueError(f"{name} must be real, got {arr.dtype}")
+        arr = arr.astype(jnp.result_type(float))
+    return arr
+
+
+def check_matrix(V: Array, name: str = "V", *, allow_nan_where=None) -> None:
+    """Raise ``ValueError`` unless V is a non-empty 2-D matrix of finite entries ≥ 0."""
+    if V.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix (n×m), got shape {tuple(V.shape)}")
+    if V.shape[0] == 0 or V.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(V.shape)}): nothing to factorize")
+    if not _is_concrete(V):
+        return
+    vals = np.asarray(V)
+    if allow_nan_where is not None:
+        vals = np.where(np.asarray(allow_nan_where), 0.0, vals)
+    if np.isnan(vals).any():
+        raise ValueError(
+            f"{name} has {int(np.isnan(vals).sum())} NaN entries; NMF needs finite data "
+            "(give missing entries weight 0 with `weights=` to ignore them)"
+        )
+    if np.isinf(vals).any():
+        raise ValueError(f"{name} has {int(np.isinf(vals).sum())} infinite entries")
+    if (vals < 0).any():
+        raise ValueError(
+            f"{name} has {int((vals < 0).sum())} negative entries (min {vals.min():.3g}); "
+            "NMF needs non-negative data: shift, clip or use a signed method"
+        )
+
+
+def make_problem(
+    V,
+    beta=2.0,
+    *,
+    l1_W=0.0,
+    l1_H=0.0,
+    l2_W=0.0,
+    l2_H=0.0,
+    weights=None,
+) -> Problem:
+    """Validate the inputs and build a ``Problem``.
+
+    Raises ``ValueError`` for: V not 2-D, empty, with negative, NaN or infinite entries
+    (NaN is allowed where ``weights`` is 0); zeros in V (with positive weight) when β ≤ 0,
+    where d_β(0 | y) is undefined; negative penalties; weights of the wrong shape or negative.
+    """
+    divergence = BetaDivergence(beta)
+    V = as_float_array(V, "V")
+    W_mask = None
+    if weights is not None:
+        weights = as_float_array(weights, "weights").astype(V.dtype)
+        if weights.shape != V.shape:
+            raise ValueError(
+                f"weights must have the shape of V {tuple(V.shape)}, got {tuple(weights.shape)}"
+            )
+        check_matrix(weights, "weights")
+        if _is_concrete(weights):
+            W_mask = np.asarray(weights) == 0
+            if W_mask.all():
+                raise ValueError("every weight is 0: there is no data to fit")
+    check_matrix(V, "V", allow_nan_where=W_mask)
+    b = divergence.beta
+    if isinstance(b, float) and b <= 0 and _is_concrete(V):
+        vals = np.asarray(V)
+        zero = vals == 0 if W_mask is None else (vals == 0) & ~W_mask
+        if zero.any():
+            raise ValueError(
+                f"V has {int(zero.sum())} zero entries, but the β-divergence with β = {b:g} "
+                "is undefined at V_ij = 0 (log 0 / division by 0). Add a small constant to V, "
+                "give those entries weight 0, or use β > 0 (e.g. 'kullback-leibler')"
+            )
+    pens = {}
+    for name, val in (("l1_W", l1_W), ("l1_H", l1_H), ("l2_W", l2_W), ("l2_H", l2_H)):
+        arr = jnp.asarray(val, dtype=V.dtype)
+        if arr.ndim != 0:
+            raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
+        if _is_concrete(arr) and not (float(arr) >= 0 and np.isfinite(float(arr))):
+            raise ValueError(f"{name} must be a finite number ≥ 0, got {val}")
+        pens[name] = arr
+    return Problem(V=V, divergence=divergence, weights=weights, **pens)

@@ -1,0 +1,23 @@
+"""NMF algorithms, one family per module, all behind ``AbstractSolver``.
+
+``SOLVERS`` maps the names accepted by ``jnmf.nmf(solver=...)`` to solver classes.
+"""
+
+from jnmf.solvers.base import AbstractSolver
+from jnmf.solvers.mu import MultiplicativeUpdate
+
+SOLVERS: dict[str, type[AbstractSolver]] = {
+    "mu": MultiplicativeUpdate,
+}
+
+
+def get_solver(solver) -> AbstractSolver:
+    """A solver object from a name in ``SOLVERS`` or an ``AbstractSolver`` instance."""
+    if isinstance(solver, AbstractSolver):
+        return solver
+    if isinstance(solver, str) and solver in SOLVERS:
+        return SOLVERS[solver]()
+    raise ValueError(f"unknown solver {solver!r}: use one of {sorted(SOLVERS)} or a solver object")
+
+
+__all__ = ["AbstractSolver", "MultiplicativeUpdate", "SOLVERS", "get_solver"]

@@ -1,0 +1,22 @@
+"""Test configuration: float64 everywhere, fixed seeds."""
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def low_rank(rng, n, m, r, noise=0.0, offset=0.0):
+    """V = W H (+ noise) with strictly positive factors, and the factors."""
+    W = rng.uniform(0.1, 1.0, (n, r))
+    H = rng.uniform(0.1, 1.0, (r, m))
+    V = W @ H + offset
+    if noise:
+        V = np.abs(V + noise * rng.standard_normal(V.shape))
+    return V, W, H

@@ -1,0 +1,150 @@
+import logging
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jnmf
+from jnmf.batch import restart_keys
+from jnmf.init import initialize
+from jnmf.problem import Factors, make_problem
+
+from .conftest import low_rank
+
+
+def test_restarts_equal_loop_of_single_solves(rng):
+    V, _, _ = low_rank(rng, 25, 18, 3, noise=0.1)
+    best = jnmf.nmf(V, 3, beta=1.0, n_restarts=5, max_iter=120, tol=1e-6, key=7)
+    problem = make_problem(V, 1.0)
+    singles = []
+    for k in restart_keys(7, 5):
+        f0 = initialize(k, problem, 3, "random")
+        singles.append(jnmf.solve(problem, jnmf.MultiplicativeUpdate(), f0, max_iter=120, tol=1e-6))
+    objs = np.array([float(s.objective) for s in singles])
+    np.testing.assert_allclose(best.restart_objectives, objs, rtol=1e-12)
+    i = int(np.argmin(objs))
+    np.testing.assert_allclose(best.W, singles[i].W, rtol=1e-10)
+    np.testing.assert_allclose(best.H, singles[i].H, rtol=1e-10)
+    assert int(best.n_iter) == int(singles[i].n_iter)
+    np.testing.assert_allclose(best.history.objective, singles[i].history.objective, rtol=1e-12)
+
+
+def _count_compiles(fn, caplog):
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="jax._src.interpreters.pxla"):
+        with caplog.at_level(logging.WARNING, logger="jax._src.dispatch"):
+            fn()
+    return sum(
+        "Finished XLA compilation" in r.getMessage() or "Compiling" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_changing_tol_or_penalty_does_not_recompile(rng, caplog):
+    V, _, _ = low_rank(rng, 20, 15, 3)
+    kw = dict(beta=1.5, max_iter=30, key=0, n_restarts=2)
+    jnmf.nmf(V, 3, tol=1e-4, l1_H=0.1, l2_W=0.2, **kw)  # warm the cache
+    jax.config.update("jax_log_compiles", True)
+    try:
+        first = _count_compiles(lambda: jnmf.nmf(V, 3, tol=1e-4, l1_H=0.1, l2_W=0.2, **kw), caplog)
+        again = _count_compiles(lambda: jnmf.nmf(V, 3, tol=1e-2, l1_H=0.5, l2_W=0.9, **kw), caplog)
+        other_rank = _count_compiles(lambda: jnmf.nmf(V, 2, tol=1e-2, **kw), caplog)
+    finally:
+        jax.config.update("jax_log_compiles", False)
+    assert first == 0 and again == 0
+    assert other_rank > 0  # the counter does see compilations
+
+
+def test_history_and_status(rng):
+    V, _, _ = low_rank(rng, 20, 15, 3, noise=0.1)
+    sol = jnmf.nmf(V, 3, max_iter=400, tol=1e-5)
+    n = int(sol.n_iter)
+    assert int(sol.status) == jnmf.Status.CONVERGED and n < 400
+    h = sol.history
+    assert h.objective.shape == (400,) and h.kkt.shape == (400,)
+    assert np.isfinite(h.objective[:n]).all() and np.isnan(h.objective[n:]).all()
+    assert np.isnan(h.kkt[n:]).all()
+    np.testing.assert_allclose(h.objective[n - 1], sol.objective)
+    np.testing.assert_allclose(sol.objective, jnmf.objective(make_problem(V), sol.factors))
+    maxed = jnmf.nmf(V, 3, max_iter=20, tol=0.0)
+    assert int(maxed.status) == jnmf.Status.MAX_ITER and int(maxed.n_iter) == 20
+
+
+def test_every_records_sparse_history(rng):
+    V, _, _ = low_rank(rng, 20, 15, 3, noise=0.1)
+    dense = jnmf.nmf(V, 3, max_iter=95, tol=0.0)
+    sparse = jnmf.nmf(V, 3, max_iter=95, tol=0.0, every=10)
+    assert sparse.history.objective.shape == (10,)
+    np.testing.assert_array_equal(
+        sparse.history.iterations(), [10, 20, 30, 40, 50, 60, 70, 80, 90, 95]
+    )
+    np.testing.assert_allclose(sparse.W, dense.W, rtol=1e-12)
+    idx = sparse.history.iterations() - 1
+    np.testing.assert_allclose(sparse.history.objective, dense.history.objective[idx], rtol=1e-12)
+    assert int(sparse.n_iter) == 95
+
+
+def test_nonfinite_is_reported_not_returned():
+    class Exploding(jnmf.MultiplicativeUpdate):
+        pass
+
+    problem = make_problem(np.ones((4, 3)))
+    f0 = Factors(jnp.ones((4, 2)), jnp.ones((2, 3)))
+
+    class Blowup(jnmf.AbstractSolver):
+        def check(self, problem):
+            pass
+
+        def init(self, problem, factors):
+            return jnp.asarray(0)
+
+        def step(self, problem, factors, state):
+            W = jnp.where(state >= 3, jnp.nan, factors.W * 1.01)
+            return Factors(W, factors.H), state + 1
+
+    sol = jnmf.solve(problem, Blowup(), f0, max_iter=50, tol=0.0)
+    assert int(sol.status) == jnmf.Status.NONFINITE
+    assert int(sol.n_iter) == 3
+    assert np.isfinite(sol.W).all()
+    np.testing.assert_allclose(sol.W, 1.01**3)
+
+
+def test_float32_stays_float32(rng):
+    V, _, _ = low_rank(rng, 20, 15, 3)
+    sol = jnmf.nmf(V.astype(np.float32), 3, max_iter=50)
+    assert sol.W.dtype == jnp.float32 and sol.history.objective.dtype == jnp.float32
+    sol = jnmf.nmf(np.round(V * 10).astype(np.int64), 3, max_iter=10)
+    assert jnp.issubdtype(sol.W.dtype, jnp.floating)
+
+
+def test_key_may_be_prng_key(rng):
+    V, _, _ = low_rank(rng, 10, 8, 2)
+    a = jnmf.nmf(V, 2, key=jax.random.PRNGKey(3), max_iter=10, n_restarts=2)
+    b = jnmf.nmf(V, 2, key=3, max_iter=10, n_restarts=2)
+    np.testing.assert_allclose(a.W, b.W)
+
+
+@pytest.mark.parametrize("init", ["random", "nndsvd", "nndsvda", "nndsvdar"])
+def test_inits_are_valid(rng, init):
+    V, _, _ = low_rank(rng, 20, 15, 3)
+    f = initialize(jax.random.PRNGKey(0), make_problem(V), 3, init)
+    assert f.W.shape == (20, 3) and f.H.shape == (3, 15)
+    assert (np.asarray(f.W) >= 0).all() and (np.asarray(f.H) >= 0).all()
+    if init != "nndsvd":
+        assert (np.asarray(f.W) > 0).all()
+
+
+@pytest.mark.parametrize("init", ["nndsvd", "nndsvda", "random"])
+def test_inits_match_sklearn(rng, init):
+    from sklearn.decomposition._nmf import _initialize_nmf
+
+    V, _, _ = low_rank(rng, 30, 20, 4, noise=0.05)
+    W_sk, H_sk = _initialize_nmf(V, 4, init=init, random_state=0)
+    f = initialize(jax.random.PRNGKey(0), make_problem(V), 4, init)
+    if init == "random":  # same distribution and scale, different generator
+        np.testing.assert_allclose(np.mean(f.W), np.mean(W_sk), rtol=0.25)
+        np.testing.assert_allclose(np.mean(f.H), np.mean(H_sk), rtol=0.25)
+    else:
+        np.testing.assert_allclose(f.W, W_sk, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(f.H, H_sk, rtol=1e-6, atol=1e-8)
