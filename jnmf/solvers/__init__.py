@@ -3,11 +3,18 @@
 ``SOLVERS`` maps the names accepted by ``jnmf.nmf(solver=...)`` to solver classes.
 """
 
+from jnmf.solvers.anls import ANLSBPP
 from jnmf.solvers.base import AbstractSolver
+from jnmf.solvers.hals import HALS, AcceleratedHALS
 from jnmf.solvers.mu import MultiplicativeUpdate
+from jnmf.solvers.nesterov import Nesterov
 
 SOLVERS: dict[str, type[AbstractSolver]] = {
     "mu": MultiplicativeUpdate,
+    "hals": HALS,
+    "accelerated-hals": AcceleratedHALS,
+    "anls-bpp": ANLSBPP,
+    "nesterov": Nesterov,
 }
 
 
