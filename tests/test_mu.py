@@ -139,3 +139,21 @@ def test_fixed_W_is_transform(rng):
     np.testing.assert_allclose(sol.H, H, rtol=1e-5)
     g = gradients(problem, sol.factors).H
     assert float(jnp.abs(jnp.minimum(sol.H, g)).max()) < 1e-6
+
+
+def test_vmap_over_traced_beta_matches_static_solves(rng):
+    import jax
+
+    V, _, _ = low_rank(rng, 15, 12, 3, noise=0.1, offset=0.05)
+    f0 = Factors(
+        jnp.asarray(rng.uniform(0.2, 1, (15, 3))), jnp.asarray(rng.uniform(0.2, 1, (3, 12)))
+    )
+    betas = jnp.array([0.5, 1.0, 1.5, 2.5])
+
+    def run(beta):
+        problem = make_problem(jnp.asarray(V), beta, l2_H=0.3)
+        return jnmf.solve(problem, jnmf.MultiplicativeUpdate(), f0, max_iter=60, tol=0.0).W
+
+    batched = jax.jit(jax.vmap(run))(betas)
+    for b, Wb in zip(betas, batched):
+        np.testing.assert_allclose(Wb, run(float(b)), rtol=1e-9)
