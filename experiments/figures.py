@@ -1,0 +1,245 @@
+"""Figures drawn from stored results only: ``jnmf-figures RUN_DIR [--out DIR]``.
+
+The run's study (``config.json``) names the figure function in ``experiments.studies``;
+this module holds what those functions share: reading a run (``RunResults``), convergence
+curves with restarts as bands, and montages of basis images.  Matplotlib is optional
+(``pip install 'jnmf[figures]'``) and imported only when drawing; figures are bare
+``matplotlib.figure.Figure`` objects rendered by Agg, so no GUI backend or global pyplot
+state is touched.  PNGs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from experiments.store import RunStore, atomic_write
+
+
+def new_figure(**kwargs):
+    """A matplotlib ``Figure`` not attached to pyplot (rendered with Agg when saved)."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise RuntimeError(
+            "drawing figures needs matplotlib: pip install 'jnmf[figures]'"
+        ) from None
+    return Figure(**kwargs)
+
+
+@dataclass
+class Curves:
+    """Histories of one solver on one problem, pooled over seeds and restarts.
+
+    ``iterations`` (k,) starts at 0; ``objective``/``kkt`` are (runs, k) with the starting
+    point first (relative KKT = 1 there); ``seconds_per_iter`` is the median over tasks.
+    """
+
+    solver: str
+    iterations: np.ndarray
+    objective: np.ndarray
+    kkt: np.ndarray
+    seconds_per_iter: float
+    compile_s: float
+
+    @property
+    def seconds(self) -> np.ndarray:
+        return self.iterations * self.seconds_per_iter
+
+
+class RunResults:
+    """Read access to a stored run: its config, task records and arrays."""
+
+    def __init__(self, run_dir: str | Path):
+        self.store = RunStore(run_dir)
+        if not (self.store.root / "config.json").is_file():
+            raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
+        self.config = self.store.config()
+        self.infos = self.store.infos()
+
+    @property
+    def root(self) -> Path:
+        return self.store.root
+
+    def done(self, **match) -> list[dict]:
+        """Records of computed (not skipped) tasks whose fields equal ``match``."""
+        return [
+            i
+            for i in self.infos
+            if i.get("status") == "done" and all(i.get(k) == v for k, v in match.items())
+        ]
+
+    def skipped(self, **match) -> list[dict]:
+        return [
+            i
+            for i in self.infos
+            if i.get("status") == "skipped" and all(i.get(k) == v for k, v in match.items())
+        ]
+
+    def arrays(self, info: dict) -> dict[str, np.ndarray]:
+        return self.store.load_task(info["task"])[1]
+
+    def problems(self) -> list[tuple[str, float, int]]:
+        """The (dataset, beta, rank) combinations of the grid, in config order."""
+        g = self.config["grid"]
+        return [
+            (d, float(b), int(r)) for d in g["datasets"] for b in g["betas"] for r in g["ranks"]
+        ]
+
+    def curves(self, dataset: str, beta: float, rank: int) -> list[Curves]:
+        """One ``Curves`` per solver (config order) that has results on this problem."""
+        out = []
+        for solver in self.config["grid"]["solvers"]:
+            infos = self.done(dataset=dataset, beta=beta, rank=rank, solver=solver)
+            if not infos:
+                continue
+            objs, kkts, spi, comp = [], [], [], []
+            for info in infos:
+                a = self.arrays(info)
+                objs.append(np.column_stack([a["objective0"], a["objective"]]))
+                kkts.append(np.column_stack([np.ones_like(a["kkt0"]), a["kkt"]]))
+                spi.append(info["s_per_iter"])
+                comp.append(info["compile_s"])
+                iterations = np.concatenate([[0], a["iterations"]])
+            out.append(
+                Curves(
+                    solver=solver,
+                    iterations=iterations,
+                    objective=np.concatenate(objs).astype(np.float64),
+                    kkt=np.concatenate(kkts).astype(np.float64),
+                    seconds_per_iter=float(np.median(spi)),
+                    compile_s=float(np.median(comp)),
+                )
+            )
+        return out
+
+
+def _band(ax, x, runs, label, color):
+    """Median line over ``runs`` (rows) and, with several runs, a min-max band."""
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(runs, axis=0)
+        lo, hi = np.nanmin(runs, axis=0), np.nanmax(runs, axis=0)
+    n = runs.shape[0]
+    ax.plot(x, med, color=color, lw=1.6, label=f"{label} ({n} runs)" if n > 1 else label)
+    if n > 1:
+        ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+
+
+def convergence_figure(curves: Sequence[Curves], title: str, gap: bool, notes: Sequence[str] = ()):
+    """2×2 panels: objective (or relative gap to the best f found) and relative KKT residual,
+    each against iterations and against seconds; restarts and seeds as min-max bands."""
+    fig = new_figure(figsize=(10, 7.2), layout="constrained")
+    axes = fig.subplots(2, 2)
+    f_star = min((np.nanmin(c.objective) for c in curves), default=np.nan)
+    colors = [f"C{i}" for i in range(10)]
+    for i, c in enumerate(curves):
+        color = colors[i % len(colors)]
+        if gap:
+            floor = np.finfo(np.float32).eps
+            y = np.maximum((c.objective - f_star) / abs(f_star), floor)
+        else:
+            y = c.objective
+        for col, x in enumerate((c.iterations, c.seconds)):
+            _band(axes[0, col], x, y, c.solver, color)
+            _band(axes[1, col], x, c.kkt, c.solver, color)
+    ylabel = "(f − f*) / f*,  f* = best f found" if gap else "objective f(W, H)"
+    for col, xlabel in enumerate(("iteration", "seconds (compile excluded)")):
+        axes[0, col].set_ylabel(ylabel)
+        axes[1, col].set_ylabel("KKT residual ‖min(X, ∇f)‖ / start")
+        for row in range(2):
+            ax = axes[row, col]
+            ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            ax.grid(True, which="both", alpha=0.3)
+    if curves:
+        axes[0, 0].legend(fontsize=8)
+    fig.suptitle(title)
+    if notes:
+        fig.text(0.01, 0.0, "\n".join(notes), fontsize=7, va="bottom", color="0.35")
+    return fig
+
+
+def montage(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile ``images`` (k, h, w) into one array; each image scaled to [0, 1] by its max."""
+    k, h, w = images.shape
+    ncols = ncols or int(np.ceil(np.sqrt(k)))
+    nrows = int(np.ceil(k / ncols))
+    canvas = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad))
+    for i, img in enumerate(images):
+        r, c = divmod(i, ncols)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        peak = img.max()
+        canvas[top : top + h, left : left + w] = img / peak if peak > 0 else img
+    return canvas
+
+
+def basis_figure(
+    panels: Sequence[tuple[str, np.ndarray]], image_shape: tuple[int, int], title: str
+):
+    """Side by side montages of W's columns reshaped to ``image_shape`` (row-major), one
+    per (label, W) panel; dark = 0, white = the column's largest entry."""
+    fig = new_figure(figsize=(5.2 * len(panels), 5.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (label, W) in zip(axes, panels, strict=True):
+        images = np.asarray(W).T.reshape(-1, *image_shape)
+        ax.imshow(montage(images), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(label)
+        ax.set_axis_off()
+    fig.suptitle(title)
+    return fig
+
+
+def save_png(fig, path: Path, dpi: int = 110) -> Path:
+    """Render ``fig`` as PNG and write it atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+
+
+def draw(run_dir: str | Path, out: str | Path | None = None) -> list[Path]:
+    """Draw the figures of the run at ``run_dir`` into ``out`` (default RUN_DIR/figures)."""
+    from experiments.studies import STUDIES
+
+    results = RunResults(run_dir)
+    study = STUDIES[results.config["study"]]
+    out = Path(out) if out is not None else results.root / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    return [save_png(fig, out / f"{name}.png") for name, fig in study.figures(results).items()]
+
+
+def resolve_run_dir(target: str) -> Path:
+    """A run folder given directly, or the default run folder of a config file (.toml)."""
+    path = Path(target)
+    if path.suffix == ".toml" and path.is_file():
+        from experiments.config import load_config
+        from experiments.runner import run_dir_for
+
+        return run_dir_for(load_config(path))
+    return path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="jnmf-figures", description="Draw a run's figures from its stored results."
+    )
+    parser.add_argument("run_dir", help="a run folder, or a config .toml (its default run folder)")
+    parser.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/figures)")
+    args = parser.parse_args(argv)
+    try:
+        paths = draw(resolve_run_dir(args.run_dir), args.out)
+    except (FileNotFoundError, RuntimeError, ValueError) as err:
+        print(f"jnmf-figures: error: {err}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
