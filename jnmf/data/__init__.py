@@ -36,7 +36,7 @@ LOADERS = {
 DATASETS = tuple(LOADERS)
 
 
-def load(name: str, **kwargs) -> Dataset:
+def load(name: str, /, **kwargs) -> Dataset:
     """Load a data set by name (one of ``DATASETS``); ``kwargs`` go to its loader."""
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}: use one of {DATASETS}")

@@ -16,9 +16,13 @@ Of those, 33 were touched only in the header and 119 in the pixel data too.  The
    pixel positions where a CR was removed may be the genuine one (every choice round-trips
    to the stored file), so we restore the CR at the position whose image is smoothest, the one
    with the least total variation ``roughness`` (a byte dropped in the wrong place shifts the
-   following pixels by one and leaves seams).  The winners beat the runner-up clearly
-   (s8/10: 144 981 against 145 406; s9/8: 163 040 against 163 596), and the squared-difference
-   variation picks the same positions.  ``ambiguous="drop"`` leaves these two faces out instead.
+   following pixels by one and leaves seams).  The winners beat the runner-up
+   (s8/10: 144 981 against 145 406, by 0.29 %; s9/8: 163 040 against 163 596, by 0.34 %), and
+   the squared-difference and vertical-only variations pick the same positions.  As a check
+   of the rule, a genuine 13 10 pair planted in a dark spot of intact faces, then damaged and
+   repaired, was put back in the right place (or, in a "\\n\\r\\n" run, in the equivalent
+   place) in 654 of 675 trials, and every wrong choice won by less than 0.25 %.
+   ``ambiguous="drop"`` leaves these two faces out instead.
 
 Every face is then checked: header ``P5 92 112 255``, exactly 10 304 pixel bytes, and the
 round trip to the stored bytes.  The AT&T Laboratories Cambridge ask for credit when the
