@@ -6,8 +6,11 @@
 from jnmf.solvers.anls import ANLSBPP
 from jnmf.solvers.base import AbstractSolver
 from jnmf.solvers.hals import HALS, AcceleratedHALS
+from jnmf.solvers.hoyer import SparseHoyer
+from jnmf.solvers.kl_cd import KLCoordinateDescent
 from jnmf.solvers.mu import MultiplicativeUpdate
 from jnmf.solvers.nesterov import Nesterov
+from jnmf.solvers.pgd import OptaxProjectedGradient, ProjectedGradient
 
 SOLVERS: dict[str, type[AbstractSolver]] = {
     "mu": MultiplicativeUpdate,
@@ -15,6 +18,10 @@ SOLVERS: dict[str, type[AbstractSolver]] = {
     "accelerated-hals": AcceleratedHALS,
     "anls-bpp": ANLSBPP,
     "nesterov": Nesterov,
+    "projected-gradient": ProjectedGradient,
+    "optax-pg": OptaxProjectedGradient,
+    "kl-cd": KLCoordinateDescent,
+    "sparse-hoyer": SparseHoyer,
 }
 
 
