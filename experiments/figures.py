@@ -149,7 +149,7 @@ def convergence_figure(curves: Sequence[Curves], title: str, gap: bool, notes: S
             _band(axes[0, col], x, y, c.solver, color)
             _band(axes[1, col], x, c.kkt, c.solver, color)
     ylabel = "(f − f*) / f*,  f* = best f found" if gap else "objective f(W, H)"
-    for col, xlabel in enumerate(("iteration", "seconds (compile excluded)")):
+    for col, xlabel in enumerate(("iteration", "seconds (compile excluded, diagnostics included)")):
         axes[0, col].set_ylabel(ylabel)
         axes[1, col].set_ylabel("KKT residual ‖min(X, ∇f)‖ / start")
         for row in range(2):

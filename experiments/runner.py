@@ -176,7 +176,7 @@ def load_data(label: str, spec: DatasetSpec, dtype) -> Data:
         V = V / np.where(sums > 0, sums, 1.0)
     V = V + spec.offset
     meta = {k: v for k, v in meta.items() if _small_jsonable(v)}
-    meta.update(source=spec.source, normalize=spec.normalize, offset=spec.offset)
+    meta.update(dataset_source=spec.source, normalize=spec.normalize, offset=spec.offset)
     return Data(np.ascontiguousarray(V, dtype=dtype), meta)
 
 
@@ -258,7 +258,7 @@ def run_task(config: Config, task: Task, data: Data) -> tuple[dict, dict]:
         task=task.id,
         status="done",
         reason="",
-        source=data.meta.get("source"),
+        source=data.meta.get("dataset_source"),
         meta=data.meta,
         shape=list(problem.shape),
         dtype=str(problem.dtype),

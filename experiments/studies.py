@@ -78,12 +78,13 @@ def quickstart(results: RunResults) -> dict:
             curves, title, gap=False, notes=notes
         )
         panels, shape = [], None
-        for info in results.done(dataset=dataset, beta=beta, rank=rank):
-            shape = (info.get("meta") or {}).get("image_shape")
-            arrays = results.arrays(info)
-            if shape and "W" in arrays:
-                label = f"{info['solver']}: f = {info['best_objective']:.4g}"
-                panels.append((label, arrays["W"]))
+        for solver in results.config["grid"]["solvers"]:
+            for info in results.done(dataset=dataset, beta=beta, rank=rank, solver=solver)[:1]:
+                shape = (info.get("meta") or {}).get("image_shape")
+                arrays = results.arrays(info)
+                if shape and "W" in arrays:
+                    label = f"{solver} (seed {info['seed']}): f = {info['best_objective']:.4g}"
+                    panels.append((label, arrays["W"]))
         if panels:
             figs[f"quickstart_basis{suffix}"] = basis_figure(
                 panels, tuple(shape), f"basis images W[:, k] of {dataset}, rank {rank}"
