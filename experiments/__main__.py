@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunError as err:
         print(f"jnmf-run: cannot run {args.config}: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("jnmf-run: interrupted; finished tasks are kept, rerun to resume", file=sys.stderr)
+        return 130
     print(
         f"{len(report.computed)} computed, {len(report.resumed)} resumed, "
         f"{len(report.skipped)} skipped, {len(report.failed)} failed "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ class Curves:
     kkt: np.ndarray
     seconds_per_iter: float
     compile_s: float
+    restarts: int = 1
 
     @property
     def seconds(self) -> np.ndarray:
@@ -115,6 +117,7 @@ class RunResults:
                     kkt=np.concatenate(kkts).astype(np.float64),
                     seconds_per_iter=float(np.median(spi)),
                     compile_s=float(np.median(comp)),
+                    restarts=int(infos[0].get("restarts", 1)),
                 )
             )
         return out
@@ -122,7 +125,8 @@ class RunResults:
 
 def _band(ax, x, runs, label, color):
     """Median line over ``runs`` (rows) and, with several runs, a min-max band."""
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # columns that are NaN in every run stay NaN (gaps)
+        warnings.simplefilter("ignore", RuntimeWarning)
         med = np.nanmedian(runs, axis=0)
         lo, hi = np.nanmin(runs, axis=0), np.nanmax(runs, axis=0)
     n = runs.shape[0]
@@ -133,35 +137,44 @@ def _band(ax, x, runs, label, color):
 
 def convergence_figure(curves: Sequence[Curves], title: str, gap: bool, notes: Sequence[str] = ()):
     """2×2 panels: objective (or relative gap to the best f found) and relative KKT residual,
-    each against iterations and against seconds; restarts and seeds as min-max bands."""
-    fig = new_figure(figsize=(10, 7.2), layout="constrained")
-    axes = fig.subplots(2, 2)
+    each against iterations and against seconds; restarts and seeds as min-max bands.
+    ``notes`` (e.g. skipped solvers and why) are listed under the panels."""
+    restarts = max((c.restarts for c in curves), default=1)
+    notes = list(notes)
+    notes.insert(
+        0,
+        "seconds: wall time of the task's run (compile excluded, diagnostics included)"
+        + (f", {restarts} restarts vmapped in one program" if restarts > 1 else ""),
+    )
+    height = 7.2 + 0.14 * len(notes)
+    fig = new_figure(figsize=(10, height), layout="constrained")
+    mosaic = [["obj_it", "obj_s"], ["kkt_it", "kkt_s"], ["notes", "notes"]]
+    axes = fig.subplot_mosaic(mosaic, height_ratios=[1, 1, 0.04 * len(notes) + 0.02])
     f_star = min((np.nanmin(c.objective) for c in curves), default=np.nan)
-    colors = [f"C{i}" for i in range(10)]
     for i, c in enumerate(curves):
-        color = colors[i % len(colors)]
+        color = f"C{i % 10}"
         if gap:
             floor = np.finfo(np.float32).eps
             y = np.maximum((c.objective - f_star) / abs(f_star), floor)
         else:
             y = c.objective
-        for col, x in enumerate((c.iterations, c.seconds)):
-            _band(axes[0, col], x, y, c.solver, color)
-            _band(axes[1, col], x, c.kkt, c.solver, color)
+        for suffix, x in (("it", c.iterations), ("s", c.seconds)):
+            _band(axes[f"obj_{suffix}"], x, y, c.solver, color)
+            _band(axes[f"kkt_{suffix}"], x, c.kkt, c.solver, color)
     ylabel = "(f − f*) / f*,  f* = best f found" if gap else "objective f(W, H)"
-    for col, xlabel in enumerate(("iteration", "seconds (compile excluded, diagnostics included)")):
-        axes[0, col].set_ylabel(ylabel)
-        axes[1, col].set_ylabel("KKT residual ‖min(X, ∇f)‖ / start")
-        for row in range(2):
-            ax = axes[row, col]
+    for suffix, xlabel in (("it", "iteration"), ("s", "seconds")):
+        axes[f"obj_{suffix}"].set_ylabel(ylabel)
+        axes[f"kkt_{suffix}"].set_ylabel("KKT residual ‖min(X, ∇f)‖ / start")
+        for row in ("obj", "kkt"):
+            ax = axes[f"{row}_{suffix}"]
             ax.set_yscale("log")
             ax.set_xlabel(xlabel)
             ax.grid(True, which="both", alpha=0.3)
     if curves:
-        axes[0, 0].legend(fontsize=8)
+        axes["obj_it"].legend(fontsize=8)
     fig.suptitle(title)
-    if notes:
-        fig.text(0.01, 0.0, "\n".join(notes), fontsize=7, va="bottom", color="0.35")
+    axes["notes"].set_axis_off()
+    axes["notes"].text(0, 1, "\n".join(notes), fontsize=7, va="top", color="0.3")
     return fig
 
 

@@ -480,29 +480,32 @@ def run(
     """Run every unfinished task of ``config`` into its run folder; returns a ``RunReport``.
 
     ``force`` recomputes finished tasks.  JAX's platform and precision must already match the
-    config (see ``setup_jax``); otherwise ``RunError`` is raised before anything runs.
+    config (see ``setup_jax``) and the datasets must load; otherwise ``RunError`` is raised
+    before anything is written or computed.
     """
     stream = stream or sys.stdout
     check_jax(config.run)
-    started = time.time()
     t_start = time.perf_counter()
-    store = RunStore.create(
-        config.run.out, config.name, config.digest(), config_text, config.to_dict()
-    )
-    report = RunReport(run_dir=store.root)
-
+    root = run_dir_for(config)
     if config.study == "script":
-        task_ids = [SCRIPT_TASK]
+        tasks: dict[str, Task | None] = {SCRIPT_TASK: None}
         labels = {SCRIPT_TASK: f"{config.script.module}.{config.script.function}"}
     else:
-        tasks = expand(config)
-        task_ids = [t.id for t in tasks]
-        labels = {t.id: t.label for t in tasks}
-    report.total = len(task_ids)
-    pending = [t for t in task_ids if force or not store.is_done(t)]
-    report.resumed = [t for t in task_ids if t not in pending]
+        tasks = {t.id: t for t in expand(config)}
+        labels = {t.id: t.label for t in tasks.values()}
+    pending = [t for t in tasks if force or not RunStore(root).is_done(t)]
+    data = _load_pending_data(config, [tasks[t] for t in pending])
 
-    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))}
+    store = RunStore.create(
+        config.run.out,
+        config.name,
+        config.digest(),
+        config_text or "# given as a dict: see config.json\n",
+        config.to_dict(),
+    )
+    report = RunReport(run_dir=store.root, total=len(tasks))
+    report.resumed = [t for t in tasks if t not in pending]
+    session = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "outcome": "running"}
     session.update(environment())
     session.update(argv=sys.argv, force=force, precision=config.run.precision)
     session["requested_platform"] = config.run.platform
@@ -512,20 +515,22 @@ def run(
         "config_hash": config.digest(),
         "seeds": list(config.grid.seeds) if config.grid else [],
         "keys": "restart keys = jax.random.split(jax.random.PRNGKey(seed), restarts)",
+        "time_axis": "t_k = iteration_k * run_s / n_iter; run_s excludes compilation and "
+        "includes the diagnostics recorded every `every` iterations",
         "sessions": [],
     }
     metadata["sessions"].append(session)
+    store.write_metadata(metadata)  # a killed session still leaves its record
 
-    progress = Progress(len(task_ids), len(pending), stream, quiet)
+    progress = Progress(len(tasks), len(pending), stream, quiet)
     progress.line(
-        f"run {store.root}: {len(task_ids)} tasks, {len(report.resumed)} finished earlier, "
+        f"run {store.root}: {len(tasks)} tasks, {len(report.resumed)} finished earlier, "
         f"{len(pending)} to compute"
     )
     outcome = "interrupted"
     try:
-        data = _load_pending_data(config, pending)
         for task_id in pending:
-            _one(config, store, task_id, labels[task_id], data, progress, report)
+            _one(config, store, task_id, tasks[task_id], labels[task_id], data, progress, report)
         outcome = "complete" if report.ok else "failed"
     finally:
         progress.close()
@@ -533,9 +538,10 @@ def run(
         _write_summary(store)
         compile_total = 0.0
         for task_id in report.computed:
-            compile_total += store.load_task(task_id)[0].get("compile_s", 0.0) or 0.0
+            compile_total += store.load_task(task_id)[0].get("compile_s", 0.0)
         session.update(
             outcome=outcome,
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             wall_s=report.wall_s,
             compile_s=compile_total,
             computed=report.computed,
@@ -547,31 +553,32 @@ def run(
     return report
 
 
-def _load_pending_data(config: Config, pending: list[str]) -> dict[str, Data]:
+def _load_pending_data(config: Config, pending: list[Task | None]) -> dict[str, Data]:
     if config.study == "script":
         return {}
     dtype = np.float64 if config.run.precision == "float64" else np.float32
-    needed = [
-        label for label in config.grid.datasets if any(t.startswith(f"{label}__") for t in pending)
-    ]
-    return {label: load_data(label, config.data[label], dtype) for label in needed}
+    needed = {t.dataset for t in pending}
+    return {
+        label: load_data(label, config.data[label], dtype)
+        for label in config.grid.datasets
+        if label in needed
+    }
 
 
-def _one(config, store, task_id, label, data, progress, report) -> None:
+def _one(config, store, task_id, task, label, data, progress, report) -> None:
     progress.start(label)
     t0 = time.perf_counter()
     try:
-        if task_id == SCRIPT_TASK and config.study == "script":
+        if task is None:
             info, arrays = run_script(config)
         else:
-            task = next(t for t in expand(config) if t.id == task_id)
             info, arrays = run_task(config, task, data[task.dataset])
     except Skip as reason:
-        task = next(t for t in expand(config) if t.id == task_id)
         info = dict(dataclasses.asdict(task), task=task_id, status="skipped", reason=str(reason))
         store.save_task(task_id, info, {})
         report.skipped.append(task_id)
-        progress.finish(label, f"skipped ({reason})")
+        short = str(reason).split("; ")[0]
+        progress.finish(label, f"skipped ({short[:100]})")
         return
     except Exception as err:  # noqa: BLE001 - reported, not stored, retried next run
         report.failed[task_id] = "".join(traceback.format_exception_only(err)).strip()

