@@ -124,6 +124,7 @@ def test_pipeline_with_tfidf_on_reuters_titles():
     assert clone(pipe).get_params()["nmf__n_components"] == 8
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sparse_float32_and_other_solvers(rng):
     from scipy import sparse
 
