@@ -1,8 +1,10 @@
 """jnmf: non-negative matrix factorization in JAX, V ≈ W H with W, H ≥ 0."""
 
+from jnmf import data
 from jnmf.api import nmf
 from jnmf.batch import best_of, restart_keys, solve_restarts
 from jnmf.divergence import BetaDivergence, mm_exponent
+from jnmf.estimator import NMF
 from jnmf.init import initialize
 from jnmf.optimality import evaluate, gradients, kkt_residual
 from jnmf.problem import Factors, Problem, make_problem, objective
@@ -17,11 +19,13 @@ __all__ = [
     "Factors",
     "History",
     "MultiplicativeUpdate",
+    "NMF",
     "Problem",
     "SOLVERS",
     "Solution",
     "Status",
     "best_of",
+    "data",
     "evaluate",
     "gradients",
     "initialize",
