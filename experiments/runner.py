@@ -203,6 +203,7 @@ def run_task(config: Config, task: Task, data: Data) -> tuple[dict, dict]:
     from jnmf.batch import restart_keys, solve_restarts
     from jnmf.init import check_init
     from jnmf.problem import make_problem
+    from jnmf.solve import Status
     from jnmf.solvers import SOLVERS
 
     g = config.grid
@@ -235,8 +236,9 @@ def run_task(config: Config, task: Task, data: Data) -> tuple[dict, dict]:
     best = int(np.argmin(np.where(np.isfinite(objective), objective, np.inf)))
     run_s = t2 - t1
     s_per_iter = run_s / max(int(n_iter.max()), 1)
-    kkt = np.asarray(hist.kkt, dtype=np.float64)
-    last_kkt = [k[np.isfinite(k)][-1] if np.isfinite(k).any() else np.nan for k in kkt]
+    kkt = np.asarray(hist.kkt)
+    last_kkt = [float(k[np.isfinite(k)][-1]) if np.isfinite(k).any() else np.nan for k in kkt]
+    status = np.asarray(sol.status)
     arrays = {
         "iterations": hist.iterations(),
         "objective": np.asarray(hist.objective),
@@ -248,7 +250,7 @@ def run_task(config: Config, task: Task, data: Data) -> tuple[dict, dict]:
         "pg0": np.asarray(hist.pg0),
         "final_objective": objective,
         "n_iter": n_iter,
-        "status": np.asarray(sol.status),
+        "status": status,
     }
     if g.save_factors:
         arrays["W"] = np.asarray(sol.W[best])
@@ -266,6 +268,7 @@ def run_task(config: Config, task: Task, data: Data) -> tuple[dict, dict]:
         init=g.init,
         solver_options=options,
         best=best,
+        outcomes={st.name: int((status == st.value).sum()) for st in Status if st.value >= 0},
         best_objective=float(objective[best]),
         median_objective=float(np.nanmedian(objective)),
         best_kkt=float(last_kkt[best]),
@@ -578,7 +581,8 @@ def _one(config, store, task_id, task, label, data, progress, report) -> None:
         store.save_task(task_id, info, {})
         report.skipped.append(task_id)
         short = str(reason).split("; ")[0]
-        progress.finish(label, f"skipped ({short[:100]})")
+        short = short if len(short) <= 100 else short[:99] + "…"
+        progress.finish(label, f"skipped ({short})")
         return
     except Exception as err:  # noqa: BLE001 - reported, not stored, retried next run
         report.failed[task_id] = "".join(traceback.format_exception_only(err)).strip()

@@ -180,6 +180,7 @@ def test_end_to_end_then_resume_then_force(tmp_path, monkeypatch):
     assert arrays["objective"].shape == (2, 10) and arrays["objective"].dtype == np.float64
     assert np.all(np.diff(arrays["objective"], axis=1) <= 1e-12)  # MU never increases f
     assert info["compile_s"] > 0 and info["s_per_iter"] > 0 and info["status"] == "done"
+    assert info["outcomes"] == {"CONVERGED": 0, "MAX_ITER": 2, "NONFINITE": 0}  # tol = 0
     skip_info, _ = store.load_task("synthetic__picky__beta2__r3__s1")
     assert skip_info["status"] == "skipped" and "picky accepts no problem" in skip_info["reason"]
     rows = (root / "summary.csv").read_text().splitlines()
