@@ -15,7 +15,7 @@ grow it by 1/``shrink`` while it still does (and moves the point), else shrink i
 ``shrink`` (= 0.1) until it does (at most ``max_search`` trials).  For Frobenius without
 weights f is quadratic in each block and the difference is evaluated exactly as
 ⟨G, D⟩ + ½⟨D, (WᵀW + l2) D⟩; otherwise it is the difference of objective values, and a trial
-at which f is not finite (for β ≤ 1, WH = 0 where V > 0) counts as failing the test.  Every
+at which f is not finite, or (β ≤ 1) where (WH)_ij = 0 for some observed V_ij > 0, fails.  Every
 accepted step decreases f, so the objective never increases.  Block tolerances follow Lin:
 ``inner_tol`` × ‖∇f(W₀, H₀)‖ at the start, divided by 10 whenever a block is already solved
 before its first step.  The step sizes start at ‖X‖/‖∇_X f‖ (Lin starts at 1, which is not
@@ -40,7 +40,7 @@ import optax
 from jax import Array
 
 from jnmf.optimality import gradient_parts_H, gradients, penalty_gradient, projected_gradient
-from jnmf.problem import Factors, Problem, objective
+from jnmf.problem import Factors, Problem, penalty
 from jnmf.solvers.base import AbstractSolver
 
 
@@ -74,7 +74,17 @@ class _Block(NamedTuple):
         return P + self.problem.l2_H * D
 
     def value(self, H: Array) -> Array:
-        return objective(self.problem, Factors(self.W, H))
+        """f(W, H), or +inf where β ≤ 1 and (WH)_ij = 0 for some observed V_ij > 0."""
+        problem = self.problem
+        WH = self.W @ H
+        X = problem.data()
+        f = problem.divergence.value(X, WH, problem.weights) + penalty(problem, self.W, H)
+        observed = X > 0 if problem.weights is None else (X > 0) & (problem.weights > 0)
+        finite = jnp.all((WH > 0) | ~observed)
+        beta = problem.beta
+        if isinstance(beta, float):
+            return f if beta > 1 else jnp.where(finite, f, jnp.inf)
+        return jnp.where(finite | (beta > 1), f, jnp.inf)
 
 
 def _search(block: _Block, H, G, f_H, alpha, sigma, shrink, max_search, quadratic):
