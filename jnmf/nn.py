@@ -187,13 +187,13 @@ class _Theta(NamedTuple):
 
 
 class _EncodeSpec(eqx.Module):
-    """Static configuration of an implicit encoding (a non-differentiable custom_vjp argument)."""
+    """Static configuration of an encoding (a non-differentiable custom_vjp argument)."""
 
     solver: AbstractSolver
     beta: float | None
     max_iter: int
     every: int
-    implicit: Implicit
+    gradient: Implicit | Unrolled
 
 
 def _divergence(beta) -> BetaDivergence:
@@ -258,8 +258,8 @@ def _implicit_encode_bwd(spec, res, H_bar):
         H,
         theta,
         H_bar,
-        cg_tol=spec.implicit.cg_tol,
-        cg_maxiter=spec.implicit.cg_maxiter,
+        cg_tol=spec.gradient.cg_tol,
+        cg_maxiter=spec.gradient.cg_maxiter,
     )
     return theta_bar, jnp.zeros_like(H0), jnp.zeros_like(tol)
 
@@ -385,21 +385,28 @@ def encode(
     solver_obj = _encode_solver(solver)
     solver_obj.check(problem)
     r, m = W.shape[1], V2.shape[1]
-    if init is None:
-        H0 = default_code_init(V2, W)
-    else:
+    H0 = None
+    if init is not None:
         H0 = as_float_array(init, "init").astype(dtype)
         H0 = H0[:, None] if (single and H0.ndim == 1) else H0
         if H0.shape != (r, m):
             raise ValueError(f"init must have H*'s shape {(r,) if single else (r, m)}")
     beta_static = problem.beta if problem.divergence.is_static else None
     theta = _Theta(V2, W, problem.l1_H, problem.l2_H, None if beta_static is not None else beta)
-    if isinstance(gradient, Unrolled):
-        H = _unrolled_encode(solver_obj, beta_static, theta, H0, int(max_iter), gradient)
-    else:
-        spec = _EncodeSpec(solver_obj, beta_static, int(max_iter), int(every), gradient)
-        H = _implicit_encode(spec, theta, H0, jnp.asarray(tol, dtype))
+    spec = _EncodeSpec(solver_obj, beta_static, int(max_iter), int(every), gradient)
+    H = _encode_compiled(spec, theta, H0, jnp.asarray(tol, dtype))
     return H[:, 0] if single else H
+
+
+@eqx.filter_jit
+def _encode_compiled(spec: _EncodeSpec, theta: _Theta, H0: Array | None, tol: Array) -> Array:
+    """The encoding proper, compiled once per configuration and shape (also when called
+    outside ``jit``); inside a user's ``jit`` it is inlined."""
+    if H0 is None:
+        H0 = default_code_init(theta.V, theta.W)
+    if isinstance(spec.gradient, Unrolled):
+        return _unrolled_encode(spec.solver, spec.beta, theta, H0, spec.max_iter, spec.gradient)
+    return _implicit_encode(spec, theta, H0, tol)
 
 
 # ---------------------------------------------------------------------------------------------
