@@ -11,13 +11,12 @@ R = M ⊙ ∂d_1(V | Y)/∂Y (``divergence.derivative_parts``, M the entry weigh
 (the second derivative of d_1 in y is V/y², the negative gradient part divided by y) and a
 projected Newton step h_j ← max(h_j − g_j / s_j, 0) follows, with Y updated by the rank-one
 change w (h_new − h)ᵀ.  ``newton_steps`` such steps are taken per row.  Each 1-D function
-has a concave derivative, so Newton from the left of the minimizer climbs to it without
-overshoot, while a first step from the right can overshoot; two safeguards keep the
-objective finite and non-increasing:
-
-* a step that would make some Y_ij ≤ 0 where V_ij > 0 (infinite objective) is replaced by
-  h_j ← h_j / 2 (the 1-D minimizer then lies in (0, h_j));
-* after the Newton steps, a column whose 1-D objective went up returns to its start.
+has a concave derivative (f''' ≤ 0), so its curvature decreases as h_j grows.  A step to the
+right (g_j ≤ 0) therefore never overshoots and decreases f.  A step to the left can overshoot;
+it is kept only when the quadratic bound with the curvature at its end point, the largest on
+the step, proves a decrease (g δ + ½ s(h + δ) δ² ≤ 0, which fails when the step makes some
+Y_ij ≤ 0 < V_ij).  Otherwise the coordinate takes the multiplicative (majorize-minimize)
+step of ``mu.mm_ratio``, which also decreases f.  So the objective never increases.
 
 Rows k = 1..r are swept in order by ``lax.fori_loop``; W is updated the same way on
 Vᵀ ≈ Hᵀ Wᵀ, before H (scikit-learn's order).  Y = WH is formed once per step.
@@ -33,11 +32,7 @@ from jax import Array
 from jnmf.optimality import penalty_gradient
 from jnmf.problem import Factors, Problem
 from jnmf.solvers.base import AbstractSolver
-
-
-def _column_sum(M: Array | None, X: Array) -> Array:
-    """Σ_i M_ij X_ij (M = 1 when None)."""
-    return jnp.sum(X if M is None else M * X, axis=0)
+from jnmf.solvers.mu import mm_ratio
 
 
 def _sweep_H(problem: Problem, W: Array, H: Array, Y: Array, newton_steps: int):
@@ -45,34 +40,39 @@ def _sweep_H(problem: Problem, W: Array, H: Array, Y: Array, newton_steps: int):
     div = problem.divergence
     X = problem.data()
     M = problem.weights
-    needs_positive = X > 0 if M is None else (X > 0) & (M > 0)
     l1, l2 = problem.l1_H, problem.l2_H
+
+    def weighted(A):
+        return A if M is None else M * A
+
+    def curvature(neg, Y):
+        """M ⊙ V / Y² (= neg / Y), +inf where Y ≤ 0 < V."""
+        inside = neg / jnp.where(Y > 0, Y, 1.0)
+        return weighted(jnp.where(Y > 0, inside, jnp.where(neg != 0, jnp.inf, 0.0)))
 
     def row(k, carry):
         H, Y = carry
         w = W[:, k]
-        h0 = H[k]
+        w2 = w * w
 
         def newton(_, c):
             h, Y = c
             pos, neg = div.derivative_parts(X, Y)
-            curv = jnp.where(Y > 0, neg / jnp.where(Y > 0, Y, 1.0), 0.0)
-            g = w @ (pos - neg if M is None else M * (pos - neg)) + penalty_gradient(l1, l2, h)
-            s = (w * w) @ (curv if M is None else M * curv) + l2
-            newton_h = jnp.maximum(h - g / jnp.where(s > 0, s, 1.0), 0.0)
-            target = jnp.where(s > 0, newton_h, jnp.where(g > 0, 0.0, h))
-            Y_new = Y + jnp.outer(w, target - h)
-            finite = jnp.all((Y_new > 0) | ~needs_positive, axis=0)
-            target = jnp.where(finite, target, 0.5 * h)
-            return target, Y + jnp.outer(w, target - h)
+            P, N = w @ weighted(pos), w @ weighted(neg)
+            g = P - N + penalty_gradient(l1, l2, h)
+            s = w2 @ curvature(neg, Y) + l2
+            step = jnp.where(s > 0, -g / jnp.where(s > 0, s, 1.0), jnp.where(g > 0, -h, 0.0))
+            delta = jnp.maximum(h + step, 0.0) - h
+            # moving left, the curvature at the new point bounds it on the whole step
+            Y_try = Y + jnp.outer(w, delta)
+            _, neg_try = div.derivative_parts(X, Y_try)
+            s_try = w2 @ curvature(neg_try, Y_try) + l2
+            safe = (delta >= 0) | (g * delta + 0.5 * s_try * delta * delta <= 0.0)
+            h_mm = h * mm_ratio(1.0, P, N, l1, l2, h)
+            h_new = jnp.where(safe, h + delta, h_mm)
+            return h_new, Y + jnp.outer(w, h_new - h)
 
-        h, Y_new = jax.lax.fori_loop(0, newton_steps, newton, (h0, Y))
-        before = _column_sum(M, div.elementwise(X, Y))
-        after = _column_sum(M, div.elementwise(X, Y_new))
-        pen = l1 * (h - h0) + 0.5 * l2 * (h * h - h0 * h0)
-        better = after - before + pen <= 0.0
-        h = jnp.where(better, h, h0)
-        Y = jnp.where(better[None, :], Y_new, Y)
+        h, Y = jax.lax.fori_loop(0, newton_steps, newton, (H[k], Y))
         return H.at[k].set(h), Y
 
     return jax.lax.fori_loop(0, H.shape[0], row, (H, Y))
@@ -85,7 +85,7 @@ class KLCoordinateDescent(AbstractSolver):
     rows of H, ``newton_steps`` projected Newton steps per coordinate.
     """
 
-    newton_steps: int = eqx.field(default=2, static=True)
+    newton_steps: int = eqx.field(default=1, static=True)
 
     def __check_init__(self):
         if self.newton_steps < 1:
