@@ -9,11 +9,34 @@ from jnmf.init import initialize
 from jnmf.optimality import evaluate, gradients, kkt_residual
 from jnmf.problem import Factors, Problem, make_problem, objective
 from jnmf.solve import History, Solution, Status, solve
-from jnmf.solvers import SOLVERS, AbstractSolver, MultiplicativeUpdate
+from jnmf.solvers import (
+    ANLSBPP,
+    HALS,
+    SOLVERS,
+    AbstractSolver,
+    AcceleratedHALS,
+    KLCoordinateDescent,
+    MultiplicativeUpdate,
+    Nesterov,
+    OptaxProjectedGradient,
+    ProjectedGradient,
+    SparseHoyer,
+)
+from jnmf.solvers.hoyer import project_sparseness, sparseness
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ANLSBPP",
+    "HALS",
+    "AcceleratedHALS",
+    "KLCoordinateDescent",
+    "Nesterov",
+    "OptaxProjectedGradient",
+    "ProjectedGradient",
+    "SparseHoyer",
+    "project_sparseness",
+    "sparseness",
     "AbstractSolver",
     "BetaDivergence",
     "Factors",

@@ -145,12 +145,13 @@ def _zero_power(y, p):
 
 def _kl(x, y):
     ratio = jnp.where(x > 0, x / _safe_pos(y), 1.0)
-    return jnp.where(x > 0, x * jnp.log(ratio), 0.0) - x + y
+    d = jnp.where(x > 0, x * jnp.log(ratio), 0.0) - x + y
+    return jnp.where((x > 0) & (y <= 0), jnp.inf, d)
 
 
 def _is(x, y):
-    ratio = x / y
-    return ratio - jnp.log(ratio) - 1.0
+    ratio = jnp.where((x > 0) & (y > 0), x / _safe_pos(y), 1.0)
+    return jnp.where((x > 0) & (y > 0), ratio - jnp.log(ratio) - 1.0, jnp.inf)
 
 
 def _general(x, y, b):

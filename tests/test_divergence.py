@@ -85,3 +85,17 @@ def test_names():
     assert beta_from_name("itakura-saito") == 0.0
     with pytest.raises(ValueError, match="unknown beta"):
         beta_from_name("hellinger")
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0, 1.5])
+def test_zero_model_where_data_positive_is_infinite(beta):
+    x = jnp.array([2.0, 1.0])
+    y = jnp.array([0.0, 1.0])
+    d = np.asarray(BetaDivergence(beta).elementwise(x, y))
+    if beta <= 1:
+        assert d[0] == np.inf  # log(x/0) or x/0 blows up
+    else:
+        assert np.isfinite(d[0]) and d[0] > 0  # (x^β + 0 − 0)/(β(β−1)) stays finite
+    assert d[1] == 0.0
+    traced = np.asarray(jax.jit(lambda b: BetaDivergence(b).elementwise(x, y))(jnp.asarray(beta)))
+    np.testing.assert_array_equal(traced, d)

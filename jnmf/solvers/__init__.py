@@ -34,4 +34,17 @@ def get_solver(solver) -> AbstractSolver:
     raise ValueError(f"unknown solver {solver!r}: use one of {sorted(SOLVERS)} or a solver object")
 
 
-__all__ = ["AbstractSolver", "MultiplicativeUpdate", "SOLVERS", "get_solver"]
+__all__ = [
+    "ANLSBPP",
+    "HALS",
+    "AbstractSolver",
+    "AcceleratedHALS",
+    "KLCoordinateDescent",
+    "MultiplicativeUpdate",
+    "Nesterov",
+    "OptaxProjectedGradient",
+    "ProjectedGradient",
+    "SOLVERS",
+    "SparseHoyer",
+    "get_solver",
+]
