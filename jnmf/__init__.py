@@ -1,11 +1,12 @@
 """jnmf: non-negative matrix factorization in JAX, V ≈ W H with W, H ≥ 0."""
 
-from jnmf import data
+from jnmf import data, nn
 from jnmf.api import nmf
 from jnmf.batch import best_of, restart_keys, solve_restarts
 from jnmf.divergence import BetaDivergence, mm_exponent
 from jnmf.estimator import NMF
 from jnmf.init import initialize
+from jnmf.nn import Implicit, NMFLayer, Unrolled, encode
 from jnmf.optimality import evaluate, gradients, kkt_residual
 from jnmf.problem import Factors, Problem, make_problem, objective
 from jnmf.solve import History, Solution, Status, solve
@@ -27,6 +28,11 @@ from jnmf.solvers.hoyer import project_sparseness, sparseness
 __version__ = "0.1.0"
 
 __all__ = [
+    "Implicit",
+    "NMFLayer",
+    "Unrolled",
+    "encode",
+    "nn",
     "ANLSBPP",
     "HALS",
     "AcceleratedHALS",

@@ -23,6 +23,8 @@ exactly at β ∈ {0, 1} then returns the derivative of the limit formula (zero)
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax.numpy as jnp
 from jax import Array
@@ -47,7 +49,7 @@ def beta_from_name(beta) -> float | Array:
             )
         return BETA_NAMES[key]
     if isinstance(beta, (int, float)) and not isinstance(beta, bool):
-        if not jnp.isfinite(beta):
+        if not math.isfinite(beta):
             raise ValueError(f"beta must be finite, got {beta}")
         return float(beta)
     if isinstance(beta, Array):

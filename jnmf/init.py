@@ -112,6 +112,8 @@ def check_init(init, shape: tuple[int, int], rank: int, dtype) -> Factors | str:
             )
         check_matrix(W0, "W0")
         check_matrix(H0, "H0")
+        if isinstance(W0, jax.core.Tracer) or isinstance(H0, jax.core.Tracer):
+            return Factors(W0, H0)
         if not (np.asarray(W0).any() and np.asarray(H0).any()):
             raise ValueError("init factors W0 and H0 must not be all zero")
         return Factors(W0, H0)
