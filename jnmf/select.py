@@ -36,13 +36,13 @@ from jnmf.problem import Factors, Problem, make_problem
 from jnmf.solve import solve
 from jnmf.solvers import AbstractSolver, get_solver
 from jnmf.sweep import (
-    ComponentMask,
     RankSweep,
     check_plan,
     check_ranks,
     default_plan,
     initial_factors,
     map_pairs,
+    masked_solver,
 )
 
 # ----------------------------------------------------------------------------- error curve
@@ -150,7 +150,7 @@ def _cv_program(
         W, H, m, f = args
         sol = solve(
             _with_weights(problem, fold_w[f]),
-            ComponentMask(solver, m),
+            masked_solver(solver, m, len(ranks) > 1),
             Factors(W, H),
             max_iter=max_iter,
             tol=tol,
@@ -324,6 +324,24 @@ def cophenetic_correlation(C) -> float:
     if np.std(x) == 0 or np.std(y) == 0:
         return 1.0 if np.allclose(x, y) else float("nan")
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def consensus_clusters(C, k: int) -> np.ndarray:
+    """Labels 0…k−1 from cutting the average-linkage tree of 1 − C into ``k`` clusters."""
+    D = 1.0 - np.asarray(C, dtype=float)
+    np.fill_diagonal(D, 0.0)
+    m = D.shape[0]
+    if not 1 <= k <= m:
+        raise ValueError(f"k must be in [1, {m}], got {k}")
+    Z = average_linkage(D)
+    members = {i: [i] for i in range(m)}
+    for t in range(m - k):
+        a, b = int(Z[t, 0]), int(Z[t, 1])
+        members[m + t] = members.pop(a) + members.pop(b)
+    labels = np.empty(m, dtype=int)
+    for label, idx in enumerate(sorted(members.values(), key=min)):
+        labels[idx] = label
+    return labels
 
 
 def dispersion(C) -> float:
@@ -505,6 +523,7 @@ __all__ = [
     "cluster_labels",
     "connectivity",
     "consensus",
+    "consensus_clusters",
     "consensus_matrix",
     "cophenetic_correlation",
     "cophenetic_distances",

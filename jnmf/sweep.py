@@ -43,7 +43,8 @@ from jnmf.batch import best_of, restart_keys
 from jnmf.init import check_init, initialize
 from jnmf.problem import Factors, Problem, make_problem
 from jnmf.solve import History, Solution, solve
-from jnmf.solvers import AbstractSolver, get_solver
+from jnmf.solvers import AbstractSolver, MultiplicativeUpdate, get_solver
+from jnmf.solvers.mu import mm_update_H
 
 PLANS = ("auto", "padded", "loop")
 
@@ -71,6 +72,59 @@ class ComponentMask(AbstractSolver):
         (W, H), state = self.solver.step(problem, factors, state)
         keep = self.mask > 0
         return Factors(jnp.where(keep[None, :], W, 0.0), jnp.where(keep[:, None], H, 0.0)), state
+
+
+class TransposedDataMU(AbstractSolver):
+    """``MultiplicativeUpdate`` with the transposed problem formed once, in ``init``.
+
+    The W-update of multiplicative updates is the H-update of Vᵀ ≈ Hᵀ Wᵀ; the plain step
+    forms Vᵀ (and the transposed weights) at every iteration, an n×m copy that XLA does not
+    hoist out of the loop when V is an argument of the compiled program (it folds it when V
+    is a compile-time constant).  Here the state holds the transposed problem, so each step
+    does the same arithmetic, in the same order, as ``MultiplicativeUpdate.step`` — the
+    iterates are identical — without the copy.
+    """
+
+    solver: MultiplicativeUpdate
+
+    def check(self, problem: Problem) -> None:
+        self.solver.check(problem)
+
+    def init(self, problem: Problem, factors: Factors) -> Problem:
+        return problem.transpose()
+
+    def step(self, problem: Problem, factors: Factors, state: Problem):
+        s = self.solver
+        W, H = factors
+        if s.update_W:
+            W = mm_update_H(state, H.T, W.T, s.eps, s.floor, s.newton_steps).T
+        if s.update_H:
+            H = mm_update_H(problem, W, H, s.eps, s.floor, s.newton_steps)
+        return Factors(W, H), state
+
+
+def zero_safe(solver: AbstractSolver) -> bool:
+    """True when ``solver`` keeps a zero component exactly zero by itself.
+
+    Multiplicative updates without a floor do: a zero column of W (row of H) has gradient
+    parts P = N = 0 and its update 0 · ρ stays 0 (ρ = 0 where the denominator is 0).
+    """
+    return (
+        isinstance(solver, MultiplicativeUpdate)
+        and isinstance(solver.floor, (int, float))
+        and (solver.floor == 0)
+    )
+
+
+def masked_solver(solver: AbstractSolver, mask: Array, padded: bool) -> AbstractSolver:
+    """The solver a sweep runs: ``solver`` wrapped in ``ComponentMask`` when some components
+    are padded and it does not keep zero components at zero by itself; multiplicative
+    updates run as ``TransposedDataMU`` (same iterates, no per-step transpose of V)."""
+    if isinstance(solver, MultiplicativeUpdate):
+        solver = TransposedDataMU(solver)
+    if not padded or zero_safe(solver):
+        return solver
+    return ComponentMask(solver, mask)
 
 
 class RankSweep(eqx.Module):
@@ -189,6 +243,7 @@ def solve_pairs(
     kkt_tol,
     every: int,
     batch_size: int | None,
+    padded: bool = True,
 ) -> Solution:
     """One masked solve per pair (leading axis of W0, H0, mask); a batched ``Solution``."""
 
@@ -196,7 +251,7 @@ def solve_pairs(
         W, H, m = args
         return solve(
             problem,
-            ComponentMask(solver, m),
+            masked_solver(solver, m, padded),
             Factors(W, H),
             max_iter=max_iter,
             tol=tol,
@@ -234,11 +289,44 @@ def _sweep_program(
         kkt_tol=kkt_tol,
         every=every,
         batch_size=batch_size,
+        padded=len(ranks) > 1,
     )
     K, R = len(ranks), keys.shape[0]
     arrays, static = eqx.partition(sol, eqx.is_array)
     arrays = jax.tree_util.tree_map(lambda x: x.reshape((K, R) + x.shape[1:]), arrays)
     return eqx.combine(arrays, static)
+
+
+_starts = eqx.filter_jit(initial_factors)
+
+
+@eqx.filter_jit
+def _solve_one(problem, solver, W0, H0, mask, *, max_iter, tol, kkt_tol, every, padded):
+    return solve(
+        problem,
+        masked_solver(solver, mask, padded),
+        Factors(W0, H0),
+        max_iter=max_iter,
+        tol=tol,
+        kkt_tol=kkt_tol,
+        every=every,
+    )
+
+
+def _serial(problem, solver, ranks, keys, init, *, batch_size, **opts) -> Solution:
+    """Every pair as its own call of one compiled single solve, stacked as (K, R, ...)."""
+    W0, H0, mask = _starts(problem, ranks, keys, init, max(ranks))
+    sols = [
+        _solve_one(problem, solver, W0[p], H0[p], mask[p], padded=len(ranks) > 1, **opts)
+        for p in range(W0.shape[0])
+    ]
+    arrays = [eqx.partition(s, eqx.is_array)[0] for s in sols]
+    static = eqx.partition(sols[0], eqx.is_array)[1]
+    K, R = len(ranks), keys.shape[0]
+    stacked = jax.tree_util.tree_map(
+        lambda *xs: jnp.stack(xs).reshape((K, R) + xs[0].shape), *arrays
+    )
+    return eqx.combine(stacked, static)
 
 
 def _pad_rank(sol: Solution, r_max: int) -> Solution:
@@ -271,14 +359,15 @@ def sweep_problem(
     tol = jnp.asarray(tol, problem.dtype)
     kkt_tol = jnp.asarray(kkt_tol, problem.dtype)
     opts = dict(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every, batch_size=batch_size)
+    program = _serial if batch_size == "serial" else _sweep_program
     if plan == "padded":
-        sol = _sweep_program(problem, solver, ranks, keys, init, **opts)
+        sol = program(problem, solver, ranks, keys, init, **opts)
     else:
         r_max = max(ranks)
         per_rank = [
             _pad_rank(
                 jax.tree_util.tree_map(
-                    lambda x: x[0], _sweep_program(problem, solver, (r,), keys, init, **opts)
+                    lambda x: x[0], program(problem, solver, (r,), keys, init, **opts)
                 ),
                 r_max,
             )
@@ -303,10 +392,12 @@ def check_plan(plan, batch_size) -> None:
     """Raise ``ValueError`` for an unknown plan or a bad batch size."""
     if plan not in PLANS:
         raise ValueError(f"unknown plan {plan!r}: use one of {PLANS}")
-    if batch_size not in ("auto", None) and (
+    if batch_size not in ("auto", "serial", None) and (
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
-        raise ValueError(f"batch_size must be 'auto', None or an integer ≥ 1, got {batch_size!r}")
+        raise ValueError(
+            f"batch_size must be 'auto', 'serial', None or an integer ≥ 1, got {batch_size!r}"
+        )
 
 
 def rank_sweep(
