@@ -303,3 +303,15 @@ def test_objective_matches_core_objective(rng):
     sol = jnmf.nmf(V, SMALL[2], solver="accelerated-hals", **kw)
     problem = make_problem(V, 2.0, l1_W=0.1, l2_H=0.2)
     np.testing.assert_allclose(sol.objective, objective(problem, sol.factors), rtol=1e-12)
+
+
+def test_lipschitz_bound_is_an_upper_bound_and_tight(rng):
+    from jnmf.solvers.nesterov import lipschitz_bound
+
+    for r in (1, 4, 30):
+        W = rng.uniform(0.0, 1.0, (50, r))
+        G = W.T @ W
+        lam = np.linalg.eigvalsh(G)[-1]
+        L = float(lipschitz_bound(jnp.asarray(G)))
+        assert lam * (1 - 1e-12) <= L <= lam * 1.01
+    assert float(lipschitz_bound(jnp.diag(jnp.array([2.0, 0.0, 1.0])))) == pytest.approx(2.0)

@@ -27,11 +27,35 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import Array
-from jax.scipy.linalg import cho_factor, cho_solve
 
 from jnmf.problem import Factors, Problem
 from jnmf.solvers.base import AbstractSolver
 from jnmf.solvers.hals import check_frobenius, gram_products
+
+
+def spd_solve(A: Array, b: Array) -> Array:
+    """A⁻¹ b for a symmetric positive definite r×r A, by Gaussian elimination without pivoting.
+
+    Without pivoting, elimination on an SPD matrix is Cholesky's (LDLᵀ) and as stable.
+    Plain ``fori_loop`` arithmetic, so it vectorizes over columns under ``vmap`` and needs
+    no LAPACK call.
+    """
+    r = b.shape[0]
+    idx = jnp.arange(r)
+
+    def eliminate(k, carry):
+        A, b = carry
+        below = idx > k
+        factor = jnp.where(below, A[:, k] / A[k, k], 0.0)
+        return A - factor[:, None] * A[k][None, :], b - factor * b[k]
+
+    U, c = jax.lax.fori_loop(0, r, eliminate, (A, b))
+
+    def substitute(i, x):
+        k = r - 1 - i
+        return x.at[k].set((c[k] - U[k] @ x) / U[k, k])
+
+    return jax.lax.fori_loop(0, r, substitute, jnp.zeros_like(b))
 
 
 def _solve_passive(G: Array, b: Array, F: Array) -> tuple[Array, Array]:
@@ -39,8 +63,7 @@ def _solve_passive(G: Array, b: Array, F: Array) -> tuple[Array, Array]:
     r = b.shape[0]
     both = F[:, None] & F[None, :]
     A = jnp.where(both, G, jnp.eye(r, dtype=G.dtype))
-    x = cho_solve(cho_factor(A, lower=True), jnp.where(F, b, 0.0))
-    x = jnp.where(F, x, 0.0)
+    x = jnp.where(F, spd_solve(A, jnp.where(F, b, 0.0)), 0.0)
     y = jnp.where(F, 0.0, G @ x - b)
     return x, y
 
