@@ -92,6 +92,11 @@ def test_masked_penalized_sweep_matches_nmf(rng):
     assert np.isfinite(np.asarray(sweep.objective)).all()
 
 
+def test_padded_plan_refuses_rank_dependent_solvers():
+    with pytest.raises(ValueError, match="plan='loop'"):
+        rank_sweep(np.ones((4, 3)), (1, 2), solver="accelerated-hals", plan="padded")
+
+
 def test_auto_plan_follows_backend():
     from jnmf.sweep import default_plan
 
