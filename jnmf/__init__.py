@@ -1,6 +1,6 @@
 """jnmf: non-negative matrix factorization in JAX, V ≈ W H with W, H ≥ 0."""
 
-from jnmf import data, nn
+from jnmf import data, nn, select
 from jnmf.api import nmf
 from jnmf.batch import best_of, restart_keys, solve_restarts
 from jnmf.divergence import BetaDivergence, mm_exponent
@@ -24,10 +24,14 @@ from jnmf.solvers import (
     SparseHoyer,
 )
 from jnmf.solvers.hoyer import project_sparseness, sparseness
+from jnmf.sweep import RankSweep, rank_sweep
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "RankSweep",
+    "rank_sweep",
+    "select",
     "Implicit",
     "NMFLayer",
     "Unrolled",
