@@ -117,6 +117,7 @@ def solve(
     if not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"every must be an integer ≥ 1, got {every!r}")
     max_iter, every = int(max_iter), int(every)
+    problem = problem.with_transpose_cache()
     dtype = problem.dtype
     tol = jnp.asarray(tol, dtype)
     kkt_tol = jnp.asarray(kkt_tol, dtype)

@@ -44,7 +44,6 @@ from jnmf.init import check_init, initialize
 from jnmf.problem import Factors, Problem, make_problem
 from jnmf.solve import History, Solution, solve
 from jnmf.solvers import AbstractSolver, MultiplicativeUpdate, get_solver
-from jnmf.solvers.mu import mm_update_H
 
 PLANS = ("auto", "padded", "loop")
 
@@ -74,35 +73,6 @@ class ComponentMask(AbstractSolver):
         return Factors(jnp.where(keep[None, :], W, 0.0), jnp.where(keep[:, None], H, 0.0)), state
 
 
-class TransposedDataMU(AbstractSolver):
-    """``MultiplicativeUpdate`` with the transposed problem formed once, in ``init``.
-
-    The W-update of multiplicative updates is the H-update of Vᵀ ≈ Hᵀ Wᵀ; the plain step
-    forms Vᵀ (and the transposed weights) at every iteration, an n×m copy that XLA does not
-    hoist out of the loop when V is an argument of the compiled program (it folds it when V
-    is a compile-time constant).  Here the state holds the transposed problem, so each step
-    does the same arithmetic, in the same order, as ``MultiplicativeUpdate.step`` — the
-    iterates are identical — without the copy.
-    """
-
-    solver: MultiplicativeUpdate
-
-    def check(self, problem: Problem) -> None:
-        self.solver.check(problem)
-
-    def init(self, problem: Problem, factors: Factors) -> Problem:
-        return problem.transpose()
-
-    def step(self, problem: Problem, factors: Factors, state: Problem):
-        s = self.solver
-        W, H = factors
-        if s.update_W:
-            W = mm_update_H(state, H.T, W.T, s.eps, s.floor, s.newton_steps).T
-        if s.update_H:
-            H = mm_update_H(problem, W, H, s.eps, s.floor, s.newton_steps)
-        return Factors(W, H), state
-
-
 # Solvers whose iterates depend on the number of components through more than the zero
 # padded components (e.g. inner-iteration counts or step sizes computed from r): padding
 # changes their factors (measured: accelerated HALS and optax projected gradient differ by
@@ -130,10 +100,7 @@ def zero_safe(solver: AbstractSolver) -> bool:
 
 def masked_solver(solver: AbstractSolver, mask: Array, padded: bool) -> AbstractSolver:
     """The solver a sweep runs: ``solver`` wrapped in ``ComponentMask`` when some components
-    are padded and it does not keep zero components at zero by itself; multiplicative
-    updates run as ``TransposedDataMU`` (same iterates, no per-step transpose of V)."""
-    if isinstance(solver, MultiplicativeUpdate):
-        solver = TransposedDataMU(solver)
+    are padded and it does not keep zero components at zero by itself."""
     if not padded or zero_safe(solver):
         return solver
     return ComponentMask(solver, mask)
