@@ -13,7 +13,7 @@ import warnings
 
 import jax.numpy as jnp
 
-from jnmf.batch import best_of, restart_keys, solve_restarts
+from jnmf.batch import best_of, resolve_batch_size, restart_keys, solve_restarts
 from jnmf.init import check_init
 from jnmf.problem import make_problem
 from jnmf.solve import Solution
@@ -38,6 +38,7 @@ def nmf(
     l2_H: float = 0.0,
     weights=None,
     every: int = 1,
+    batch_size="auto",
 ) -> Solution:
     """Factorize V (n×m, ≥ 0) as W H with W (n×r) ≥ 0, H (r×m) ≥ 0.
 
@@ -51,6 +52,8 @@ def nmf(
         init: "random", "nndsvd", "nndsvda", "nndsvdar" or a tuple ``(W0, H0)``.
         n_restarts: independent starts (keys split from ``key``), vmapped; the best is kept.
         max_iter, tol, kkt_tol, every: passed to ``solve``.
+        batch_size: how restarts are batched in the one compiled program: None = one ``vmap``,
+            b = ``lax.map`` b at a time, "auto" = 1 on CPU (faster there) and None elsewhere.
         key: an int seed or a JAX PRNG key.
         weights: optional M ≥ 0 of V's shape (0 marks a missing entry).
 
@@ -75,6 +78,7 @@ def nmf(
             "factors. Use init='random' or 'nndsvdar' for distinct restarts.",
             stacklevel=2,
         )
+    batch = resolve_batch_size(batch_size)
     keys = restart_keys(key, n_restarts)
     solutions = solve_restarts(
         problem,
@@ -84,6 +88,7 @@ def nmf(
         rank,
         max_iter=max_iter,
         every=every,
+        batch_size=batch,
         tol=jnp.asarray(tol, problem.dtype),
         kkt_tol=jnp.asarray(kkt_tol, problem.dtype),
     )

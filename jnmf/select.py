@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jnmf.batch import restart_keys
+from jnmf.batch import map_batched, restart_keys
 from jnmf.problem import Factors, Problem, make_problem
 from jnmf.solve import solve
 from jnmf.solvers import AbstractSolver, get_solver
@@ -41,7 +41,6 @@ from jnmf.sweep import (
     check_ranks,
     default_plan,
     initial_factors,
-    map_pairs,
     masked_solver,
 )
 
@@ -165,7 +164,7 @@ def _cv_program(
         n_train = jnp.maximum(jnp.sum(fold_w[f] > 0), 1)
         return sol.objective / n_train, err
 
-    train, err = map_pairs(one, (W0, H0, mask, fold), batch_size)
+    train, err = map_batched(one, (W0, H0, mask, fold), batch_size)
     train, err = train.reshape(F, K, R), err.reshape(F, K, R)
     pick = jnp.argmin(jnp.where(jnp.isnan(train), jnp.inf, train), axis=-1)
     take = lambda x: jnp.take_along_axis(x, pick[..., None], axis=-1)[..., 0]  # noqa: E731

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jnmf.batch import best_of, restart_keys
+from jnmf.batch import best_of, map_batched, restart_keys
 from jnmf.init import check_init, initialize
 from jnmf.problem import Factors, Problem, make_problem
 from jnmf.solve import History, Solution, solve
@@ -201,15 +201,6 @@ def initial_factors(
     return jnp.concatenate(Ws), jnp.concatenate(Hs), jnp.concatenate(masks)
 
 
-def map_pairs(fn, xs, batch_size: int | None):
-    """``vmap(fn)(xs)`` when ``batch_size`` is None, else ``lax.map`` ``batch_size`` at a time."""
-    if batch_size is None:
-        return jax.vmap(fn)(xs)
-    if batch_size == 1:
-        return jax.lax.map(fn, xs)
-    return jax.lax.map(fn, xs, batch_size=batch_size)
-
-
 def solve_pairs(
     problem: Problem,
     solver: AbstractSolver,
@@ -238,7 +229,7 @@ def solve_pairs(
             every=every,
         )
 
-    return map_pairs(one, (W0, H0, mask), batch_size)
+    return map_batched(one, (W0, H0, mask), batch_size)
 
 
 @eqx.filter_jit

@@ -13,9 +13,12 @@ from jnmf.problem import Factors, make_problem
 from .conftest import low_rank
 
 
-def test_restarts_equal_loop_of_single_solves(rng):
+@pytest.mark.parametrize("batch_size", [None, 1, 2, "auto"])
+def test_restarts_equal_loop_of_single_solves(rng, batch_size):
     V, _, _ = low_rank(rng, 25, 18, 3, noise=0.1)
-    best = jnmf.nmf(V, 3, beta=1.0, n_restarts=5, max_iter=120, tol=1e-6, key=7)
+    best = jnmf.nmf(
+        V, 3, beta=1.0, n_restarts=5, max_iter=120, tol=1e-6, key=7, batch_size=batch_size
+    )
     problem = make_problem(V, 1.0)
     singles = []
     for k in restart_keys(7, 5):
