@@ -110,7 +110,7 @@ def xla_floor_fn(V, W0, H0, beta, iters):
 
 
 def jnmf_fns(V, W0, H0, beta, iters):
-    problem = make_problem(V, beta)
+    problem = make_problem(V, beta).with_transpose_cache()  # as solve() does
     f0 = Factors(jnp.asarray(W0), jnp.asarray(H0))
     solver = jnmf.MultiplicativeUpdate()
 
