@@ -8,6 +8,7 @@ from jnmf.solvers.base import AbstractSolver
 from jnmf.solvers.hals import HALS, AcceleratedHALS
 from jnmf.solvers.hoyer import SparseHoyer
 from jnmf.solvers.kl_cd import KLCoordinateDescent
+from jnmf.solvers.kl_dna import KLDiagonalNewton
 from jnmf.solvers.mu import MultiplicativeUpdate
 from jnmf.solvers.nesterov import Nesterov
 from jnmf.solvers.pgd import OptaxProjectedGradient, ProjectedGradient
@@ -21,6 +22,7 @@ SOLVERS: dict[str, type[AbstractSolver]] = {
     "projected-gradient": ProjectedGradient,
     "optax-pg": OptaxProjectedGradient,
     "kl-cd": KLCoordinateDescent,
+    "kl-dna": KLDiagonalNewton,
     "sparse-hoyer": SparseHoyer,
 }
 
