@@ -13,7 +13,7 @@ from jnmf.problem import Factors, make_problem
 from .conftest import low_rank
 
 
-@pytest.mark.parametrize("batch_size", [None, 1, 2, "auto"])
+@pytest.mark.parametrize("batch_size", [None, 1])
 def test_restarts_equal_loop_of_single_solves(rng, batch_size):
     V, _, _ = low_rank(rng, 25, 18, 3, noise=0.1)
     best = jnmf.nmf(
