@@ -1,6 +1,6 @@
 """Time-to-target race: jnmf's solvers against scikit-learn, torchnmf, nimfa and TensorLy.
 
-Protocol (benchmarks/README.md, /work/shared/BENCHMARKS.md):
+Protocol (benchmarks/README.md, ../shared/BENCHMARKS.md):
 
 * one process; for each repetition every solver runs once, in a rotated order (interleaved);
 * every library starts from the same explicit (W0, H0) = |N(0,1)|·√(mean V / r) (fixed seed)
