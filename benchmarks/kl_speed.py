@@ -22,6 +22,13 @@ not flush subnormals and XLA does; on this Poisson data factors stay far from th
 
     python benchmarks/kl_speed.py                        # 2000×1000, rank 20, float32
     python benchmarks/kl_speed.py --n 1000 --m 500 --dtype float64
+
+Measured 2026-11-29 on the shared 2-core machine (load average 3-5; medians of 5), time to
+τ = 1e-3 as scikit-learn's time divided by jnmf's (> 1: jnmf faster):
+
+    1000×500  float32: mu 0.84, kl-cd 1.04, kl-dna 2.75   (sklearn 1.71 ms/it, 644 its)
+    1000×500  float64: mu 0.99, kl-cd 1.00, kl-dna 1.69   (sklearn 6.51 ms/it)
+    2000×1000 float32: mu 1.29, kl-cd 1.74, kl-dna 3.34   (sklearn 27.7 ms/it, 1109 its)
 """
 
 from __future__ import annotations
