@@ -155,5 +155,5 @@ def test_vmap_over_traced_beta_matches_static_solves(rng):
         return jnmf.solve(problem, jnmf.MultiplicativeUpdate(), f0, max_iter=60, tol=0.0).W
 
     batched = jax.jit(jax.vmap(run))(betas)
-    for b, Wb in zip(betas, batched):
+    for b, Wb in zip(betas, batched, strict=True):
         np.testing.assert_allclose(Wb, run(float(b)), rtol=1e-9)

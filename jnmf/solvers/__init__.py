@@ -42,6 +42,7 @@ __all__ = [
     "AbstractSolver",
     "AcceleratedHALS",
     "KLCoordinateDescent",
+    "KLDiagonalNewton",
     "MultiplicativeUpdate",
     "Nesterov",
     "OptaxProjectedGradient",
