@@ -201,6 +201,19 @@ def initial_factors(
     return jnp.concatenate(Ws), jnp.concatenate(Hs), jnp.concatenate(masks)
 
 
+def solve_masked(problem, solver, W0, H0, mask, *, max_iter, tol, kkt_tol, every, padded):
+    """One solve from (W0, H0) with the component ``mask`` applied (see ``masked_solver``)."""
+    return solve(
+        problem,
+        masked_solver(solver, mask, padded),
+        Factors(W0, H0),
+        max_iter=max_iter,
+        tol=tol,
+        kkt_tol=kkt_tol,
+        every=every,
+    )
+
+
 def solve_pairs(
     problem: Problem,
     solver: AbstractSolver,
@@ -219,15 +232,8 @@ def solve_pairs(
 
     def one(args):
         W, H, m = args
-        return solve(
-            problem,
-            masked_solver(solver, m, padded),
-            Factors(W, H),
-            max_iter=max_iter,
-            tol=tol,
-            kkt_tol=kkt_tol,
-            every=every,
-        )
+        opts = dict(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every, padded=padded)
+        return solve_masked(problem, solver, W, H, m, **opts)
 
     return map_batched(one, (W0, H0, mask), batch_size)
 
@@ -270,17 +276,7 @@ def _sweep_program(
 _starts = eqx.filter_jit(initial_factors)
 
 
-@eqx.filter_jit
-def _solve_one(problem, solver, W0, H0, mask, *, max_iter, tol, kkt_tol, every, padded):
-    return solve(
-        problem,
-        masked_solver(solver, mask, padded),
-        Factors(W0, H0),
-        max_iter=max_iter,
-        tol=tol,
-        kkt_tol=kkt_tol,
-        every=every,
-    )
+_solve_one = eqx.filter_jit(solve_masked)
 
 
 def _serial(problem, solver, ranks, keys, init, *, batch_size, **opts) -> Solution:
