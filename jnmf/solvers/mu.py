@@ -75,6 +75,11 @@ def _root_newton(a, c, N, s, t, steps):
     return jnp.where((N > 0) & ((a > 0) | (c > 0)), jnp.exp(u), 0.0)
 
 
+def heuristic_ratio(P: Array, N: Array, l1: Array, l2: Array, X: Array) -> Array:
+    """ρ = N / (P + l1 + l2 X): the heuristic exponent 1 for every β (not MM outside [1, 2])."""
+    return _ratio(N, P + l1 + l2 * X)
+
+
 def mm_ratio(beta, P: Array, N: Array, l1: Array, l2: Array, X: Array, newton_steps: int = 30):
     """ρ = X_new / X for the penalized MM step (module docstring): static or traced β."""
     a = P + l1
@@ -100,13 +105,18 @@ def mm_ratio(beta, P: Array, N: Array, l1: Array, l2: Array, X: Array, newton_st
     return jnp.where(beta >= 2, above, below)
 
 
-def mm_update_H(problem: Problem, W: Array, H: Array, eps, floor, newton_steps) -> Array:
-    """One MM update of H with W fixed."""
+def mm_update_H(
+    problem: Problem, W: Array, H: Array, eps, floor, newton_steps, exponent: str = "mm"
+) -> Array:
+    """One MM update of H with W fixed (``exponent="heuristic"``: the exponent-1 update)."""
     beta = problem.beta
     guard = None if (isinstance(beta, float) and beta >= 2) else eps
     P, N = gradient_parts_H(problem, W, H, guard)
-    H_new = H * mm_ratio(beta, P, N, problem.l1_H, problem.l2_H, H, newton_steps)
-    return jnp.maximum(H_new, floor)
+    if exponent == "heuristic":
+        ratio = heuristic_ratio(P, N, problem.l1_H, problem.l2_H, H)
+    else:
+        ratio = mm_ratio(beta, P, N, problem.l1_H, problem.l2_H, H, newton_steps)
+    return jnp.maximum(H * ratio, floor)
 
 
 class MultiplicativeUpdate(AbstractSolver):
@@ -115,6 +125,10 @@ class MultiplicativeUpdate(AbstractSolver):
     Each step updates W then H (scikit-learn's order).  ``update_W=False`` holds W fixed
     (that is ``transform``); ``update_H=False`` holds H fixed.  See the module docstring for
     the auxiliary functions behind the penalized steps and the ε guards.
+
+    ``exponent="heuristic"`` replaces γ(β) by 1 (h ← h N / (P + l1 + l2 h), the update used
+    before Févotte & Idier 2011): identical to MM for β ∈ [1, 2] without L2 penalty, and not
+    guaranteed to decrease the objective outside that range.
     """
 
     eps: float = SKLEARN_EPS
@@ -122,6 +136,11 @@ class MultiplicativeUpdate(AbstractSolver):
     update_W: bool = eqx.field(default=True, static=True)
     update_H: bool = eqx.field(default=True, static=True)
     newton_steps: int = eqx.field(default=30, static=True)
+    exponent: str = eqx.field(default="mm", static=True)
+
+    def __check_init__(self):
+        if self.exponent not in ("mm", "heuristic"):
+            raise ValueError(f"exponent must be 'mm' or 'heuristic', got {self.exponent!r}")
 
     def check(self, problem: Problem) -> None:
         if not (self.update_W or self.update_H):
@@ -135,8 +154,8 @@ class MultiplicativeUpdate(AbstractSolver):
     def step(self, problem: Problem, factors: Factors, state: None) -> tuple[Factors, None]:
         W, H = factors
         if self.update_W:
-            Wt = mm_update_H(problem.transpose(), H.T, W.T, self.eps, self.floor, self.newton_steps)
-            W = Wt.T
+            args = (self.eps, self.floor, self.newton_steps, self.exponent)
+            W = mm_update_H(problem.transpose(), H.T, W.T, *args).T
         if self.update_H:
-            H = mm_update_H(problem, W, H, self.eps, self.floor, self.newton_steps)
+            H = mm_update_H(problem, W, H, self.eps, self.floor, self.newton_steps, self.exponent)
         return Factors(W, H), state
