@@ -1,26 +1,17 @@
-"""Figures drawn from stored results only: ``jnmf-figures RUN_DIR [--out DIR]``.
+"""Drawing helpers shared by studies: convergence curves with bands, montages of basis images.
 
-The run's study (``config.json``) names the figure function in ``experiments.studies``;
-this module holds what those functions share: reading a run (``RunResults``), convergence
-curves with restarts as bands, and montages of basis images.  Matplotlib is optional
-(``pip install 'jnmf[figures]'``) and imported only when drawing; figures are bare
-``matplotlib.figure.Figure`` objects rendered by Agg, so no GUI backend or global pyplot
-state is touched.  PNGs are written atomically.
+Matplotlib is optional (``pip install 'jnmf[figures]'``) and imported only when drawing;
+figures are bare ``matplotlib.figure.Figure`` objects rendered by Agg (no pyplot state, no
+GUI backend).  Nothing here reads or writes files: ``experiments.render`` saves figures.
 """
 
 from __future__ import annotations
 
-import argparse
-import io
-import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from experiments.store import RunStore, atomic_write
 
 
 def new_figure(**kwargs):
@@ -53,74 +44,6 @@ class Curves:
     @property
     def seconds(self) -> np.ndarray:
         return self.iterations * self.seconds_per_iter
-
-
-class RunResults:
-    """Read access to a stored run: its config, task records and arrays."""
-
-    def __init__(self, run_dir: str | Path):
-        self.store = RunStore(run_dir)
-        if not (self.store.root / "config.json").is_file():
-            raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
-        self.config = self.store.config()
-        self.infos = self.store.infos()
-
-    @property
-    def root(self) -> Path:
-        return self.store.root
-
-    def done(self, **match) -> list[dict]:
-        """Records of computed (not skipped) tasks whose fields equal ``match``."""
-        return [
-            i
-            for i in self.infos
-            if i.get("status") == "done" and all(i.get(k) == v for k, v in match.items())
-        ]
-
-    def skipped(self, **match) -> list[dict]:
-        return [
-            i
-            for i in self.infos
-            if i.get("status") == "skipped" and all(i.get(k) == v for k, v in match.items())
-        ]
-
-    def arrays(self, info: dict) -> dict[str, np.ndarray]:
-        return self.store.load_task(info["task"])[1]
-
-    def problems(self) -> list[tuple[str, float, int]]:
-        """The (dataset, beta, rank) combinations of the grid, in config order."""
-        g = self.config["grid"]
-        return [
-            (d, float(b), int(r)) for d in g["datasets"] for b in g["betas"] for r in g["ranks"]
-        ]
-
-    def curves(self, dataset: str, beta: float, rank: int) -> list[Curves]:
-        """One ``Curves`` per solver (config order) that has results on this problem."""
-        out = []
-        for solver in self.config["grid"]["solvers"]:
-            infos = self.done(dataset=dataset, beta=beta, rank=rank, solver=solver)
-            if not infos:
-                continue
-            objs, kkts, spi, comp = [], [], [], []
-            for info in infos:
-                a = self.arrays(info)
-                objs.append(np.column_stack([a["objective0"], a["objective"]]))
-                kkts.append(np.column_stack([np.ones_like(a["kkt0"]), a["kkt"]]))
-                spi.append(info["s_per_iter"])
-                comp.append(info["compile_s"])
-                iterations = np.concatenate([[0], a["iterations"]])
-            out.append(
-                Curves(
-                    solver=solver,
-                    iterations=iterations,
-                    objective=np.concatenate(objs).astype(np.float64),
-                    kkt=np.concatenate(kkts).astype(np.float64),
-                    seconds_per_iter=float(np.median(spi)),
-                    compile_s=float(np.median(comp)),
-                    restarts=int(infos[0].get("restarts", 1)),
-                )
-            )
-        return out
 
 
 def _band(ax, x, runs, label, color):
@@ -206,53 +129,3 @@ def basis_figure(
         ax.set_axis_off()
     fig.suptitle(title)
     return fig
-
-
-def save_png(fig, path: Path, dpi: int = 110) -> Path:
-    """Render ``fig`` as PNG and write it atomically."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return atomic_write(path, lambda fh: fh.write(buf.getvalue()))
-
-
-def draw(run_dir: str | Path, out: str | Path | None = None) -> list[Path]:
-    """Draw the figures of the run at ``run_dir`` into ``out`` (default RUN_DIR/figures)."""
-    from experiments.studies import STUDIES
-
-    results = RunResults(run_dir)
-    study = STUDIES[results.config["study"]]
-    out = Path(out) if out is not None else results.root / "figures"
-    out.mkdir(parents=True, exist_ok=True)
-    return [save_png(fig, out / f"{name}.png") for name, fig in study.figures(results).items()]
-
-
-def resolve_run_dir(target: str) -> Path:
-    """A run folder given directly, or the default run folder of a config file (.toml)."""
-    path = Path(target)
-    if path.suffix == ".toml" and path.is_file():
-        from experiments.config import load_config
-        from experiments.runner import run_dir_for
-
-        return run_dir_for(load_config(path))
-    return path
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="jnmf-figures", description="Draw a run's figures from its stored results."
-    )
-    parser.add_argument("run_dir", help="a run folder, or a config .toml (its default run folder)")
-    parser.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/figures)")
-    args = parser.parse_args(argv)
-    try:
-        paths = draw(resolve_run_dir(args.run_dir), args.out)
-    except (FileNotFoundError, RuntimeError, ValueError) as err:
-        print(f"jnmf-figures: error: {err}", file=sys.stderr)
-        return 2
-    for p in paths:
-        print(p)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -27,6 +27,12 @@ class StudyConfigError(ValueError):
     """A study's config section is invalid; the message says which key and what to do."""
 
 
+class SkipTask(Exception):
+    """Raised by ``compute`` when a task's combination cannot be computed (e.g. a solver that
+    does not support β); the runner stores it as skipped with the message as the reason, and
+    ``figures``/``tables`` receive ``{"skipped": reason}`` as its result."""
+
+
 @dataclass(frozen=True)
 class Task:
     """One unit of work: ``key`` is unique in the run and safe as a file name."""
