@@ -14,6 +14,7 @@ import warnings
 import jax.numpy as jnp
 
 from jnmf.batch import best_of, resolve_batch_size, restart_keys, solve_restarts
+from jnmf.checks import check_key, check_nonneg_scalar, check_positive_int, check_rank
 from jnmf.init import check_init
 from jnmf.problem import make_problem
 from jnmf.solve import Solution
@@ -45,7 +46,9 @@ def nmf(
     Minimizes Σ M_ij d_β(V_ij | (WH)_ij) + l1_W‖W‖₁ + l1_H‖H‖₁ + ½l2_W‖W‖² + ½l2_H‖H‖².
 
     Args:
-        V: data, n×m, non-negative and finite (NaN allowed where ``weights`` is 0).
+        V: data, n×m, non-negative and finite (NaN allowed where ``weights`` is 0); dense
+            (sparse V is refused for now). float16/bfloat16 V is computed in float32, and
+            subnormal entries are set to 0 (see ``jnmf.checks``).
         rank: r ≥ 1.
         beta: a real β or "frobenius" (2), "kullback-leibler" (1), "itakura-saito" (0).
         solver: a name in ``jnmf.solvers.SOLVERS`` or a solver object.
@@ -54,28 +57,32 @@ def nmf(
         max_iter, tol, kkt_tol, every: passed to ``solve``.
         batch_size: how restarts are batched in the one compiled program: None = one ``vmap``,
             b = ``lax.map`` b at a time, "auto" = 1 on CPU (faster there) and None elsewhere.
-        key: an int seed or a JAX PRNG key.
+        key: an int seed (Python or NumPy, |key| < 2⁶³) or a JAX PRNG key.
         weights: optional M ≥ 0 of V's shape (0 marks a missing entry).
 
     Returns:
         The best restart's ``Solution``; ``restart_objectives`` holds every restart's final
         objective.
     """
+    rank = check_rank(rank)
+    n_restarts = check_positive_int("n_restarts", n_restarts)
+    max_iter = check_positive_int("max_iter", max_iter)
+    every = check_positive_int("every", every)
+    tol = check_nonneg_scalar("tol", tol)
+    kkt_tol = check_nonneg_scalar("kkt_tol", kkt_tol)
+    key = check_key(key)
     problem = make_problem(V, beta, l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H, weights=weights)
     n, m = problem.shape
-    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
-        raise ValueError(f"rank must be an integer ≥ 1, got {rank!r}")
-    if not isinstance(n_restarts, int) or n_restarts < 1:
-        raise ValueError(f"n_restarts must be an integer ≥ 1, got {n_restarts!r}")
-    if not (tol >= 0 and kkt_tol >= 0):
-        raise ValueError(f"tol and kkt_tol must be ≥ 0, got tol={tol}, kkt_tol={kkt_tol}")
     solver_obj = get_solver(solver)
     solver_obj.check(problem)
     start = check_init(init, (n, m), rank, problem.dtype)
-    if isinstance(start, str) and start in ("nndsvd", "nndsvda") and n_restarts > 1:
+    deterministic = not isinstance(start, str) or start in ("nndsvd", "nndsvda")
+    if deterministic and n_restarts > 1:
+        given = "init=(W0, H0)" if not isinstance(start, str) else f"init={start!r}"
         warnings.warn(
-            f"init={start!r} is deterministic: all {n_restarts} restarts start from the same "
-            "factors. Use init='random' or 'nndsvdar' for distinct restarts.",
+            f"{given} is deterministic: all {n_restarts} restarts start from the same "
+            "factors and give the same result. Use n_restarts=1, or init='random' or "
+            "'nndsvdar' for distinct restarts.",
             stacklevel=2,
         )
     batch = resolve_batch_size(batch_size)

@@ -23,11 +23,11 @@ exactly at β ∈ {0, 1} then returns the derivative of the limit formula (zero)
 
 from __future__ import annotations
 
-import math
-
 import equinox as eqx
 import jax.numpy as jnp
 from jax import Array
+
+from jnmf.checks import check_beta
 
 BETA_NAMES = {
     "frobenius": 2.0,
@@ -40,7 +40,12 @@ BETA_NAMES = {
 
 
 def beta_from_name(beta) -> float | Array:
-    """Turn a β given as a name or number into a float (or leave a JAX array alone)."""
+    """A β given as a name, a Python or NumPy real or a 0-d array, as a float or JAX scalar.
+
+    Names and numbers become Python floats (static: the β = 0, 1, 2 fast paths); a JAX
+    0-d array is kept (traced: one can ``vmap`` or ``grad`` over β).  ``check_beta`` refuses
+    bools, NaN, ±inf and arrays with dimensions.
+    """
     if isinstance(beta, str):
         key = beta.lower().replace("_", "-")
         if key not in BETA_NAMES:
@@ -48,13 +53,7 @@ def beta_from_name(beta) -> float | Array:
                 f"unknown beta {beta!r}: use a real number or one of {sorted(set(BETA_NAMES))}"
             )
         return BETA_NAMES[key]
-    if isinstance(beta, (int, float)) and not isinstance(beta, bool):
-        if not math.isfinite(beta):
-            raise ValueError(f"beta must be finite, got {beta}")
-        return float(beta)
-    if isinstance(beta, Array):
-        return beta
-    raise ValueError(f"beta must be a real number, a JAX array or a name, got {beta!r}")
+    return check_beta(beta)
 
 
 def mm_exponent(beta) -> float | Array:

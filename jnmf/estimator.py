@@ -42,6 +42,7 @@ import numpy as np
 
 from jnmf.api import nmf
 from jnmf.batch import best_of, restart_keys, solve_restarts
+from jnmf.checks import as_float_array, check_nonneg_scalar, check_positive_int
 from jnmf.divergence import BetaDivergence
 from jnmf.problem import Factors, make_problem
 from jnmf.solvers import SOLVERS, MultiplicativeUpdate
@@ -271,9 +272,9 @@ class NMF:
             else (self.alpha_H)
         )
         ratio = self.l1_ratio
-        for name, value in (("alpha_W", alpha_W), ("alpha_H", alpha_H), ("l1_ratio", ratio)):
-            if isinstance(value, (str, bool)) or not isinstance(value, numbers.Real) or value < 0:
-                raise ValueError(f"{name} must be a real number ≥ 0, got {value!r}")
+        alpha_W = check_nonneg_scalar("alpha_W", alpha_W)
+        alpha_H = check_nonneg_scalar("alpha_H", alpha_H)
+        ratio = check_nonneg_scalar("l1_ratio", ratio)
         if ratio > 1:
             raise ValueError(f"l1_ratio must be in [0, 1], got {ratio!r}")
         return (
@@ -284,10 +285,8 @@ class NMF:
         )
 
     def _check_budget(self) -> None:
-        if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an integer ≥ 1, got {self.max_iter!r}")
-        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
-            raise ValueError(f"tol must be a real number ≥ 0, got {self.tol!r}")
+        check_positive_int("max_iter", self.max_iter)
+        check_nonneg_scalar("tol", self.tol)
 
     def _seed(self) -> int:
         rs = self.random_state
@@ -306,19 +305,19 @@ class NMF:
 
 
 def _as_data(X):
-    """X as a dense 2-D float array (sparse matrices are densified), dtype kept if floating."""
+    """X as a dense 2-D float array, as ``jnmf.nmf`` sees it (sparse matrices are densified).
+
+    Normalized by ``jnmf.checks.as_float_array`` (float16 → float32, subnormals → 0), so that
+    ``reconstruction_err_`` is computed on the data that were fitted.
+    """
     if hasattr(X, "toarray"):
         X = X.toarray()
-    X = np.asarray(X)
-    if X.dtype == object:
-        raise ValueError("X must be a numeric array")
+    X = np.asarray(as_float_array(X, "X"))
     if X.ndim != 2:
         raise ValueError(
             f"X must be 2-D (n_samples × n_features), got shape {X.shape}; "
             "reshape a single sample with X.reshape(1, -1)"
         )
-    if not np.issubdtype(X.dtype, np.floating):
-        X = X.astype(np.float64)
     return X
 
 

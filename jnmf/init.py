@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
-from jnmf.problem import Factors, Problem, as_float_array, check_matrix
+from jnmf.checks import check_factors, check_key, check_rank
+from jnmf.problem import Factors, Problem
 
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
 
@@ -78,43 +78,36 @@ def nndsvd_init(key: Array, problem: Problem, rank: int, fill: str | None = None
 
 
 def initialize(key: Array, problem: Problem, rank: int, method: str) -> Factors:
-    """Dispatch on ``method`` (one of ``INITS``); pure in ``key``."""
+    """Dispatch on ``method`` (one of ``INITS``); pure in ``key``.
+
+    ``key`` is a PRNG key or an integer seed; ``rank`` an integer ≥ 1 (≤ min(n, m) for the
+    NNDSVD methods, which use r singular triplets of V).  Raises ``ValueError`` otherwise.
+    """
+    if method not in INITS:
+        raise ValueError(f"unknown init {method!r}: use one of {INITS} or a tuple (W0, H0)")
+    rank = check_rank(rank, problem.shape, method)
+    key = check_key(key)
     if method == "random":
         return random_init(key, problem, rank)
     if method == "nndsvd":
         return nndsvd_init(key, problem, rank)
     if method == "nndsvda":
         return nndsvd_init(key, problem, rank, "a")
-    if method == "nndsvdar":
-        return nndsvd_init(key, problem, rank, "ar")
-    raise ValueError(f"unknown init {method!r}: use one of {INITS} or a tuple (W0, H0)")
+    return nndsvd_init(key, problem, rank, "ar")
 
 
 def check_init(init, shape: tuple[int, int], rank: int, dtype) -> Factors | str:
-    """Validate ``init`` (a name or ``(W0, H0)``) before compiling; return a name or Factors."""
-    n, m = shape
+    """Validate ``init`` (a name or ``(W0, H0)``) before compiling; return a name or Factors.
+
+    With a name, ``rank`` is checked (≤ min(n, m) for NNDSVD); with factors, their shapes,
+    signs and finiteness (``jnmf.checks.check_factors``).
+    """
     if isinstance(init, str):
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}: use one of {INITS} or a tuple (W0, H0)")
-        if init.startswith("nndsvd") and rank > min(n, m):
-            raise ValueError(
-                f"init={init!r} needs rank ≤ min(n, m) = {min(n, m)}, got rank {rank}; "
-                "use init='random' for a larger rank"
-            )
+        check_rank(rank, shape, init)
         return init
     if isinstance(init, (tuple, list)) and len(init) == 2:
-        W0 = as_float_array(init[0], "W0").astype(dtype)
-        H0 = as_float_array(init[1], "H0").astype(dtype)
-        if W0.shape != (n, rank) or H0.shape != (rank, m):
-            raise ValueError(
-                f"init factors must have shapes W0 {(n, rank)} and H0 {(rank, m)} for V of "
-                f"shape {shape} and rank {rank}; got W0 {tuple(W0.shape)}, H0 {tuple(H0.shape)}"
-            )
-        check_matrix(W0, "W0")
-        check_matrix(H0, "H0")
-        if isinstance(W0, jax.core.Tracer) or isinstance(H0, jax.core.Tracer):
-            return Factors(W0, H0)
-        if not (np.asarray(W0).any() and np.asarray(H0).any()):
-            raise ValueError("init factors W0 and H0 must not be all zero")
-        return Factors(W0, H0)
+        check_rank(rank)
+        return Factors(*check_factors(init[0], init[1], shape, rank, dtype=dtype))
     raise ValueError(f"init must be one of {INITS} or a tuple (W0, H0), got {type(init).__name__}")

@@ -13,7 +13,6 @@ changing them never recompiles a solve.
 
 from __future__ import annotations
 
-import warnings
 from typing import NamedTuple
 
 import equinox as eqx
@@ -22,7 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from jnmf.checks import as_float_array, check_matrix, check_nonneg_scalar, refuse_sparse
 from jnmf.divergence import BetaDivergence
+
+__all__ = ["Factors", "Problem", "as_float_array", "check_matrix", "make_problem", "objective"]
 
 
 class Factors(NamedTuple):
@@ -127,56 +129,6 @@ def _is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
-def as_float_array(x, name: str) -> Array:
-    """Convert to a JAX float array keeping float32/float64; integers become floats.
-
-    Warns (never downcasts silently) when float64 data arrive without ``jax_enable_x64``.
-    """
-    if isinstance(x, jax.Array):
-        arr = x
-    else:
-        np_arr = np.asarray(x)
-        if np_arr.dtype == object:
-            raise ValueError(f"{name} must be a numeric array, got dtype object")
-        if np_arr.dtype == np.float64 and not jax.config.jax_enable_x64:
-            warnings.warn(
-                f"{name} is float64 but jax_enable_x64 is off, so JAX computes in float32. "
-                "Call jax.config.update('jax_enable_x64', True) first to keep float64.",
-                stacklevel=3,
-            )
-        arr = jnp.asarray(np_arr)
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        if jnp.issubdtype(arr.dtype, jnp.complexfloating):
-            raise ValueError(f"{name} must be real, got {arr.dtype}")
-        arr = arr.astype(jnp.result_type(float))
-    return arr
-
-
-def check_matrix(V: Array, name: str = "V", *, allow_nan_where=None) -> None:
-    """Raise ``ValueError`` unless V is a non-empty 2-D matrix of finite entries ≥ 0."""
-    if V.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (n×m), got shape {tuple(V.shape)}")
-    if V.shape[0] == 0 or V.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(V.shape)}): nothing to factorize")
-    if not _is_concrete(V):
-        return
-    vals = np.asarray(V)
-    if allow_nan_where is not None:
-        vals = np.where(np.asarray(allow_nan_where), 0.0, vals)
-    if np.isnan(vals).any():
-        raise ValueError(
-            f"{name} has {int(np.isnan(vals).sum())} NaN entries; NMF needs finite data "
-            "(give missing entries weight 0 with `weights=` to ignore them)"
-        )
-    if np.isinf(vals).any():
-        raise ValueError(f"{name} has {int(np.isinf(vals).sum())} infinite entries")
-    if (vals < 0).any():
-        raise ValueError(
-            f"{name} has {int((vals < 0).sum())} negative entries (min {vals.min():.3g}); "
-            "NMF needs non-negative data: shift, clip or use a signed method"
-        )
-
-
 def make_problem(
     V,
     beta=2.0,
@@ -189,10 +141,17 @@ def make_problem(
 ) -> Problem:
     """Validate the inputs and build a ``Problem``.
 
-    Raises ``ValueError`` for: V not 2-D, empty, with negative, NaN or infinite entries
-    (NaN is allowed where ``weights`` is 0); zeros in V (with positive weight) when β ≤ 0,
-    where d_β(0 | y) is undefined; negative penalties; weights of the wrong shape or negative.
+    V and the weights are normalized as ``jnmf.checks`` says: float16/bfloat16 are computed
+    in float32, integers in JAX's default float, and subnormal entries become exactly 0 (XLA
+    flushes them to 0, so the zero checks below see what the compiled program sees).
+
+    Raises ``ValueError`` for: sparse V (not supported yet: pass ``V.todense()``); V not
+    2-D, empty, non-numeric, with negative, NaN or infinite entries (NaN is allowed where
+    ``weights`` is 0); zeros in V (with positive weight) when β ≤ 0, where d_β(0 | y) is
+    undefined; β not a finite real scalar or a known name; penalties that are not finite
+    real numbers ≥ 0; weights of the wrong shape or negative.
     """
+    refuse_sparse(V, "V")
     divergence = BetaDivergence(beta)
     V = as_float_array(V, "V")
     W_mask = None
@@ -220,10 +179,5 @@ def make_problem(
             )
     pens = {}
     for name, val in (("l1_W", l1_W), ("l1_H", l1_H), ("l2_W", l2_W), ("l2_H", l2_H)):
-        arr = jnp.asarray(val, dtype=V.dtype)
-        if arr.ndim != 0:
-            raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
-        if _is_concrete(arr) and not (float(arr) >= 0 and np.isfinite(float(arr))):
-            raise ValueError(f"{name} must be a finite number ≥ 0, got {val}")
-        pens[name] = arr
+        pens[name] = jnp.asarray(check_nonneg_scalar(name, val), dtype=V.dtype)
     return Problem(V=V, divergence=divergence, weights=weights, **pens)
