@@ -194,11 +194,16 @@ def _block(out: object) -> None:
             leaf.block_until_ready()
 
 
-def _time_once(contender: Contender) -> float:
-    with THREADS(contender.threads):
+def time_call(run: Callable[[], object], threads: int | None = None) -> float:
+    """Seconds of one call of ``run`` (outputs blocked on), threads set outside the clock."""
+    with THREADS(threads):
         start = time.perf_counter()
-        _block(contender.run())
+        _block(run())
         return time.perf_counter() - start
+
+
+def _time_once(contender: Contender) -> float:
+    return time_call(contender.run, contender.threads)
 
 
 @dataclass
