@@ -280,6 +280,7 @@ def solvers_block(args, dtype, beta):
                 f"{block.compile_s(a.name):.2f} / {block.compile_s(c.name):.2f}",
             ]
         )
+    print("(c) shows ~0 compile time where the probe that chose N had already compiled it.")
     markdown_table(
         ["solver", "N", "(a) ms/it", "(c) ms/it", "(a) ÷ (c)", "compile s (a) / (c)"], rows
     )
