@@ -12,6 +12,7 @@ import pytest
 from experiments import registry
 from experiments.cli import run_main
 from experiments.config import ConfigError, load_config, parse_config
+from experiments.store import RunStore
 from experiments.studies.grid import GridConfig, grid_tasks
 from experiments.study import StudyConfigError
 
@@ -180,3 +181,25 @@ def test_each_module_imports_alone_in_a_fresh_interpreter():
         if proc.returncode != 0:
             failures[m] = err.strip().splitlines()[-1]
     assert not failures, failures
+
+
+@pytest.mark.slow  # compiles two small solvers (~10 s idle)
+def test_grid_study_end_to_end_through_the_cli(tmp_path, capsys):
+    path = tmp_path / "quickstart.toml"
+    path.write_text(
+        f'name = "quickstart"\n[run]\nplatform = "cpu"\nout = "{tmp_path / "out"}"\n'
+        '[study]\ndatasets = ["synthetic"]\nsolvers = ["mu", "hals"]\nbetas = [2.0, 1.0]\n'
+        "ranks = [3]\nmax_iter = 6\nevery = 2\nsave_factors = true\n"
+        "[study.data.synthetic]\nn = 20\nm = 15\nrank = 3\n"
+    )
+    assert run_main([str(path), "--quiet", "--figures-out", str(tmp_path / "paper")]) == 0
+    out = capsys.readouterr().out
+    assert "3 computed, 0 resumed, 1 skipped, 0 failed" in out
+    names = sorted(p.name for p in (tmp_path / "paper").iterdir())
+    assert names == ["quickstart_synthetic_beta1_r3.png", "quickstart_synthetic_beta2_r3.png"]
+    config = load_config(path)
+    rows = (config.run_dir / "tables" / "summary.csv").read_text().splitlines()
+    assert len(rows) == 5 and "skipped" in rows[-1]  # hals at β = 1 is skipped with its reason
+    fit = RunStore(config.run_dir).load_result("synthetic__mu__beta2__r3__s0")
+    assert fit["W"].shape == (20, 3) and fit["n_iter"] == 6 and fit["compile_s"] > 0
+    assert fit["objective"].shape == (3,) and fit["objective"][-1] <= fit["objective0"]
