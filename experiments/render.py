@@ -2,7 +2,8 @@
 
 ``render(run_dir, figures_out)`` re-validates the run's config (``config.json``), reloads every
 stored task (arrays as NumPy arrays, the rest as plain Python values), and writes each of
-``study.figures(results, config)`` as ``<study>_<figure>.png`` into ``RUN_DIR/figures`` (and
+``study.figures(results, config)`` as ``<study>_<figure>.png`` (hyphens of the study name
+written as underscores: ``task_driven_digits_accuracy.png``) into ``RUN_DIR/figures`` (and
 into ``figures_out`` when given), each of ``study.tables(...)`` as CSV and JSON into
 ``RUN_DIR/tables``.  Damaged task files are named and left out (rerun ``jnmf-run``).
 """
@@ -70,9 +71,10 @@ def render(run_dir: str | Path, figures_out: str | Path | None = None) -> Render
         folders.append(Path(figures_out))
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
+    prefix = config.study.replace("-", "_")
     for name, fig in study.figures(results, config.parsed).items():
         for folder in folders:
-            out.figures.append(save_png(fig, folder / f"{config.study}_{name}.png"))
+            out.figures.append(save_png(fig, folder / f"{prefix}_{name}.png"))
     for name, rows in study.tables(results, config.parsed).items():
         out.tables += store.write_table(name, rows)
     return out
