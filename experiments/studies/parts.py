@@ -40,7 +40,7 @@ class PartsConfig:
     rank: int = 49
     beta: float = 1.0
     solver: str = "mu"
-    max_iter: int = 400
+    max_iter: int = 600
     tol: float = 0.0
     seed: int = 0
     n_restarts: int = 1
@@ -171,9 +171,9 @@ class PartsStudy(Study):
         if not done:
             return {}
         return {
-            "parts_bases": _bases_figure(results, done, config),
-            "parts_measures": _measures_figure(results, done, config),
-            "parts_encoding": _encoding_figure(results, done, config),
+            "bases": _bases_figure(results, done, config),
+            "measures": _measures_figure(results, done, config),
+            "encoding": _encoding_figure(results, done, config),
         }
 
 

@@ -39,7 +39,7 @@ DEAD = 1e-6
 class SparsityConfig:
     rank: int = 25
     downsample: int = 2
-    max_iter: int = 300
+    max_iter: int = 1000
     seed: int = 0
     l1_W: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     l1_H: tuple[float, ...] = (1.0, 3.0, 10.0)
@@ -131,8 +131,8 @@ class SparsityStudy(Study):
         tasks = [t for t in task_list(config) if t.key in results]
         if not tasks:
             return {}
-        figs = {"sparsity_tradeoff": _tradeoff_figure(results, tasks, config)}
-        for kind, name in (("hoyer_W", "sparsity_hoyer_bases"), ("l1_W", "sparsity_l1_bases")):
+        figs = {"tradeoff": _tradeoff_figure(results, tasks, config)}
+        for kind, name in (("hoyer_W", "hoyer_bases"), ("l1_W", "l1_bases")):
             chosen = [t for t in tasks if t.params["kind"] in ("nmf", kind)]
             if len(chosen) > 1:
                 figs[name] = _bases_figure(results, chosen, config, kind)
@@ -253,8 +253,9 @@ def _tradeoff_figure(results, tasks, config):
                     ax.annotate(
                         note,
                         (xi, yi),
-                        xytext=(4, 3),
+                        xytext=(4, 3) if kind.startswith("l1") else (-4, -10),
                         textcoords="offset points",
+                        ha="left" if kind.startswith("l1") else "right",
                         fontsize=7,
                         color=color,
                     )
@@ -295,7 +296,7 @@ def _bases_figure(results, tasks, config, kind):
             f"error {float(r['relative_error']):.3f}"
         )
         if int(r["dead_components"]):
-            title += f"\n{int(r['dead_components'])} dead components"
+            title += f"\n{int(r['dead_components'])} dead component(s)"
         _faces.draw_montage(ax, r["W"], shape, title)
     what = (
         "Hoyer's sparseness constraint on W"
