@@ -134,7 +134,6 @@ def plsa_check(V: np.ndarray, W: np.ndarray, H: np.ndarray) -> dict[str, float]:
         "log_likelihood": likelihood,
         "minus_kl_plus_constant": right_side,
         "relative_error": abs(likelihood - right_side) / abs(likelihood),
-        "kl_normalized": kl_divergence(V, normalized),
         "kl_given": kl_divergence(V, np.asarray(W, np.float64) @ H),
         "scale_gap": model_total - total - total * np.log(model_total / total),
         "mass_ratio": model_total / total,
@@ -198,7 +197,7 @@ class TopicsStudy(Study):
         n_documents = read.integer("n_documents", d.n_documents, 10, N_DOCUMENTS)
         n_words = read.integer("n_words", d.n_words, 10, N_WORDS)
         largest = min(n_documents, n_words) - 1
-        config = TopicsConfig(
+        return TopicsConfig(
             rank=read.integer("rank", d.rank, 1, largest),
             n_top_words=read.integer("n_top_words", d.n_top_words, 1, 50),
             solver=read.choice("solver", d.solver, {"mu", "kl-cd", "kl-dna"}),
@@ -216,7 +215,6 @@ class TopicsStudy(Study):
             n_documents=n_documents,
             n_words=n_words,
         )
-        return config
 
     def tasks(self, config: TopicsConfig) -> list[Task]:
         params = asdict(config)
@@ -260,7 +258,6 @@ class TopicsStudy(Study):
         order = np.argsort(-mass)
         return {
             "top_words": top_words(weights[:, order], data.vocabulary, config.n_top_words),
-            "top_weights": -np.sort(-weights[:, order], axis=0)[: config.n_top_words].T,
             "topic_mass": mass[order],
             "objective": float(solution.objective),
             "n_iter": int(solution.n_iter),
@@ -319,72 +316,65 @@ class TopicsStudy(Study):
             "lda_zero_probability_tokens": lda_result[1],
             "held_tokens": nmf[2],
             "unseen_word_tokens": float(held[~seen].sum()),
-            "n_train_documents": int(train.size),
-            "n_test_documents": int(test.size),
-            "nmf_objective": float(solution.objective),
+            "train_documents": int(train.size),
+            "test_documents": int(test.size),
         }
 
     def tables(self, results, config: TopicsConfig) -> dict[str, list[dict]]:
+        results = {key: r for key, r in results.items() if "skipped" not in r}
         tables = {}
-        rows = []
-        for part, label in (("kl", "KL-NMF counts"), ("frobenius", "Frobenius NMF TF-IDF")):
-            if part in results:
-                for z, words in enumerate(results[part]["top_words"]):
-                    mass = float(results[part]["topic_mass"][z])
-                    rows.append({"model": label, "topic": z, "mass": mass, "top_words": words})
+        rows = [
+            {"model": label, "topic": z, "mass": float(mass), "top_words": words}
+            for part, label in (("kl", "KL-NMF counts"), ("frobenius", "Frobenius NMF TF-IDF"))
+            if part in results
+            for z, (words, mass) in enumerate(
+                zip(results[part]["top_words"], results[part]["topic_mass"], strict=True)
+            )
+        ]
         if rows:
             tables["topics_top_words"] = rows
         if "plsa" in results:
             r = results["plsa"]
-            keys = ("log_likelihood", "minus_kl_plus_constant", "relative_error")
+            keys = ("log_likelihood", "minus_kl_plus_constant", "relative_error", "kl_given")
             tables["topics_plsa_identity"] = [
                 {
                     "factorization": str(name),
-                    **{key: float(r[key][i]) for key in keys},
-                    "kl_given": float(r["kl_given"][i]),
-                    "scale_gap": float(r["scale_gap"][i]),
+                    **{key: float(r[key][i]) for key in (*keys, "scale_gap")},
                     "constant": float(r["constant"]),
                 }
                 for i, name in enumerate(r["case"])
             ]
-        rows = [_perplexity_row(results[k]) for k in sorted(results) if k.startswith("perplexity")]
+        rows = [
+            {key: value for key, value in r.items() if key not in ("part", "seconds")}
+            for key, r in results.items()
+            if key.startswith("perplexity")
+        ]
         if rows:
-            tables["topics_perplexity"] = sorted(rows, key=lambda row: row["rank"])
+            tables["topics_perplexity"] = sorted(rows, key=lambda row: int(row["rank"]))
         return tables
 
     def figures(self, results, config: TopicsConfig) -> dict[str, Any]:
+        results = {key: r for key, r in results.items() if "skipped" not in r}
         figures = {}
         if "kl" in results or "frobenius" in results:
-            figures["topics_top_words"] = _top_words_figure(results, config)
+            figures["top_words"] = _top_words_figure(results, config)
         if "plsa" in results:
-            figures["topics_plsa_identity"] = _plsa_figure(results["plsa"])
+            figures["plsa_identity"] = _plsa_figure(results["plsa"])
         rows = self.tables(results, config).get("topics_perplexity")
         if rows:
-            figures["topics_perplexity"] = _perplexity_figure(rows, config)
+            figures["perplexity"] = _perplexity_figure(rows, config)
         return figures
-
-
-def _perplexity_row(result) -> dict:
-    keys = ("nmf_perplexity", "lda_perplexity", "nmf_zero_probability_tokens", "held_tokens")
-    return {
-        "rank": int(result["rank"]),
-        **{key: float(result[key]) for key in keys},
-        "unseen_word_tokens": float(result["unseen_word_tokens"]),
-        "test_documents": int(result["n_test_documents"]),
-    }
 
 
 def _ranks(read: Section, key: str, default, largest: int) -> tuple[int, ...]:
     values = read.section.get(key, list(default))
-    if not isinstance(values, list | tuple) or not values:
-        raise StudyConfigError(f"[study] {key} must be a non-empty list of integers")
+    if not isinstance(values, list | tuple) or not values or len(set(values)) != len(values):
+        raise StudyConfigError(f"[study] {key} must be a non-empty list of distinct ranks")
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= largest:
             raise StudyConfigError(
                 f"[study] {key}: each rank must be an integer in [1, {largest}], got {value!r}"
             )
-    if len(set(values)) != len(values):
-        raise StudyConfigError(f"[study] {key} has repeated values: {list(values)}")
     return tuple(values)
 
 
@@ -435,11 +425,11 @@ def _perplexity_figure(rows, config: TopicsConfig):
         values = [row[key] for row in rows]
         bars = ax.bar(x + shift, np.where(np.isfinite(values), values, 0), 0.4, label=label)
         ax.bar_label(bars, [f"{v:.0f}" for v in values], fontsize=8)
-    ax.set_xticks(x, [f"r = {row['rank']}" for row in rows])
+    ax.set_xticks(x, [f"r = {int(row['rank'])}" for row in rows])
     ax.set_ylabel("held-out perplexity (lower is better)")
     ax.legend()
     ax.set_title(
-        f"document completion: {rows[0]['test_documents']} held-out documents, "
+        f"document completion: {int(rows[0]['test_documents'])} held-out documents, "
         f"{100 * config.observed_fraction:.0f}% of their tokens observed",
         fontsize=9,
     )
