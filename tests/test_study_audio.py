@@ -100,7 +100,8 @@ def test_is_components_resynthesize_the_mixture(tmp_path):
         "audio_itakura-saito_component0.wav",
         "audio_itakura-saito_component1.wav",
     ]
-    assert set(study.figures(results, config)) == {"factors_itakura-saito", "fit"}
+    names = {"factors_itakura-saito", "fit", "spectrograms"}
+    assert set(study.figures(results, config)) == names
     assert len(study.tables(results, config)["components"]) == 2
 
 

@@ -260,6 +260,7 @@ class AudioStudy(Study):
             "lsd_db": np.asarray(
                 [log_spectral_distance(data.V, WH, data.frequencies, b) for b in BANDS.values()]
             ),
+            "V": np.asarray(data.V, np.float32),
             "sample_rate": data.sample_rate,
             "epsilon": data.epsilon,
             "hop_length": cfg.hop_length,
@@ -271,6 +272,7 @@ class AudioStudy(Study):
         figures = {f"factors_{model}": _factors_figure(model, r) for model, r in results.items()}
         if results:
             figures["fit"] = _fit_figure(results)
+            figures["spectrograms"] = _spectrogram_figure(results)
         return figures
 
     def tables(self, results: Mapping[str, Mapping[str, Any]], config: Any) -> dict[str, list]:
@@ -329,6 +331,32 @@ def _factors_figure(model: str, result) -> Any:
         f"spectral centroid; energy shares of the resynthesized parts: {shares}",
         fontsize=10,
     )
+    return fig
+
+
+def _spectrogram_figure(results) -> Any:
+    from matplotlib.figure import Figure
+
+    first = next(iter(results.values()))
+    V = np.asarray(first["V"], np.float64)
+    rate, hop = int(first["sample_rate"]), int(first["hop_length"])
+    extent = (0, hop * V.shape[1] / rate, 0, rate / 2000)
+    panels = [("mixture V = |X| + ε", V)]
+    panels += [
+        (f"{m}: W H, LSD {np.asarray(r['lsd_db']).mean():.1f} dB (band mean)", r["W"] @ r["H"])
+        for m, r in results.items()
+    ]
+    fig = Figure(figsize=(4.2 * len(panels), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    top = 20 * np.log10(V.max())
+    for ax, (title, S) in zip(axes, panels, strict=True):
+        db = 20 * np.log10(np.maximum(np.asarray(S, np.float64), 1e-12))
+        image = ax.imshow(
+            db, origin="lower", aspect="auto", extent=extent, vmin=top - 100, vmax=top
+        )
+        ax.set(title=title, xlabel="time (s)", ylabel="kHz")
+        ax.title.set_fontsize(8)
+    fig.colorbar(image, ax=axes, label="dB", shrink=0.8)
     return fig
 
 

@@ -43,6 +43,15 @@ _INTEGERS = {"cv_pixels": 10, "cv_folds": 1, "cv_max_iter": 1, "max_iter": 1, "r
 _INTEGERS["seed"] = 0
 _INTERVALS = {"cv_fraction": (1e-3, 0.9), "tol": (0.0, 1.0)}
 _INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
+_SUMMARY = {  # table column: result key
+    "ari_nmf_argmax": "ari",
+    "ari_nmf_relative_argmax": "ari_relative",
+    "ari_chance_permuted": "ari_chance",
+    "ari_kmeans_same_rank": "ari_kmeans",
+    "relative_error": "relative_error",
+    "n_iter": "n_iter",
+    "fit_seconds": "fit_seconds",
+}
 
 
 @dataclass(frozen=True)
@@ -315,37 +324,20 @@ class UnmixingStudy(Study):
 
     def tables(self, results: Mapping[str, Mapping[str, Any]], config: Any) -> dict[str, list]:
         """``summary`` (one row per fit) and ``cv`` (one row per rank)."""
-        results, summary = _finished(results), []
-        for key, result in results.items():
-            summary.append(
-                {
-                    "fit": key,
-                    "rank": int(result["rank"]),
-                    "how_chosen": str(result.get("choice", "fixed in the config")),
-                    "ari_nmf_argmax": round(float(result["ari"]), 4),
-                    "ari_nmf_relative_argmax": round(float(result["ari_relative"]), 4),
-                    "ari_chance_permuted": round(float(result["ari_chance"]), 4),
-                    "ari_kmeans_same_rank": round(float(result["ari_kmeans"]), 4),
-                    "labelled_pixels": int(result["labelled_pixels"]),
-                    "relative_error": round(float(result["relative_error"]), 5),
-                    "n_iter": int(result["n_iter"]),
-                    "fit_seconds": round(float(result["fit_seconds"]), 1),
-                }
-            )
+        summary = []
+        for key, r in _finished(results).items():
+            row = {"fit": key, "rank": int(r["rank"]), "how_chosen": str(r.get("choice", "fixed"))}
+            row |= {column: round(float(r[name]), 4) for column, name in _SUMMARY.items()}
+            summary.append(row | {"labelled_pixels": int(r["labelled_pixels"])})
         cv_rows = []
-        selected = results.get("selected")
-        if selected is not None:
-            heldout, train = np.asarray(selected["cv_heldout"]), np.asarray(selected["cv_train"])
-            for k, rank in enumerate(np.asarray(selected["cv_ranks"])):
-                cv_rows.append(
-                    {
-                        "rank": int(rank),
-                        "heldout_mean": float(heldout[:, k].mean()),
-                        "heldout_std": float(heldout[:, k].std()),
-                        "train_mean": float(train[:, k].mean()),
-                        "chosen": int(rank) == int(selected["chosen_rank"]),
-                    }
-                )
+        if "selected" in results and "skipped" not in results["selected"]:
+            r = results["selected"]
+            heldout, train = np.asarray(r["cv_heldout"]), np.asarray(r["cv_train"])
+            for k, rank in enumerate(np.asarray(r["cv_ranks"]).tolist()):
+                row = {"rank": rank, "heldout_mean": float(heldout[:, k].mean())}
+                row |= {"heldout_std": float(heldout[:, k].std())}
+                row |= {"train_mean": float(train[:, k].mean())}
+                cv_rows.append(row | {"chosen": rank == int(r["chosen_rank"])})
         return {"summary": summary, "cv": cv_rows}
 
 
@@ -374,10 +366,10 @@ def _cv_figure(result) -> Any:
         ylabel="mean ½(V − WH)² per entry",
         yscale="log",
         title=f"Indian Pines: imputation CV on {int(result['cv_pixels'])} pixels, "
-        f"{heldout.shape[0]} folds",
+        f"{heldout.shape[0]} folds\n{result['choice']}",
     )
+    ax.title.set_fontsize(8)
     ax.legend()
-    fig.text(0.01, 0.005, str(result["choice"]), fontsize=7, va="bottom")
     return fig
 
 
@@ -390,15 +382,16 @@ def _abundance_figure(result) -> Any:
     fig = _new_figure(figsize=(2.2 * cols, 2.3 * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     labels = np.asarray(result["labels"])
-    image = None
     for k, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if k < rank:
-            image = ax.imshow(fractions[k].reshape(shape), vmin=0, vmax=1, cmap="viridis")
-            ax.set_title(f"{k}: argmax on {np.mean(labels == k):.0%}", fontsize=8)
-    fig.colorbar(image, ax=axes, shrink=0.6, label="abundance fraction a_kj")
+            top = float(fractions[k].max())
+            ax.imshow(fractions[k].reshape(shape), vmin=0, vmax=top, cmap="viridis")
+            ax.set_title(f"{k}: max {top:.2f}, argmax on {np.mean(labels == k):.0%}", fontsize=8)
     fig.suptitle(
-        f"Indian Pines abundance maps, r = {rank} (fractions of each pixel's fitted radiance)"
+        f"Indian Pines abundance fractions a_kj, r = {rank}, each map from 0 (dark) to its max "
+        "(yellow); 'argmax on' = share of pixels whose largest fraction is k",
+        fontsize=10,
     )
     return fig
 
