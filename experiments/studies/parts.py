@@ -203,8 +203,8 @@ def _bases_figure(results, done, config):
         shape = tuple(int(s) for s in r["image_shape"])
         _faces.draw_montage(ax, r["basis"], shape, title, signed=(method == "pca"))
     fig.suptitle(
-        f"ORL faces, rank {config.rank}: basis images (each scaled to its peak; PCA signed, "
-        f"red > 0 > blue)\n{_margin_text(results)}",
+        f"ORL faces, rank {config.rank}: basis images, each scaled to its peak (NMF, VQ: "
+        f"dark = large; PCA signed: red > 0 > blue)\n{_margin_text(results)}",
         fontsize=10,
     )
     return fig
@@ -234,7 +234,7 @@ def _measures_figure(results, done, config):
     axes[3].bar(names, errors, color=["C0", "C1", "C2"][: len(done)])
     for i, e in enumerate(errors):
         axes[3].annotate(f"{e:.3f}", (i, e), ha="center", va="bottom")
-    axes[3].set_title("relative error ‖V − V̂‖/‖V‖", fontsize=9)
+    axes[3].set_title("relative error ‖V − V̂‖/‖V‖\n(PCA: r axes + the mean face)", fontsize=9)
     fig.suptitle(f"per-method measures, rank {config.rank} (◆ = mean)", fontsize=10)
     return fig
 
