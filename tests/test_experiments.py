@@ -203,3 +203,13 @@ def test_grid_study_end_to_end_through_the_cli(tmp_path, capsys):
     fit = RunStore(config.run_dir).load_result("synthetic__mu__beta2__r3__s0")
     assert fit["W"].shape == (20, 3) and fit["n_iter"] == 6 and fit["compile_s"] > 0
     assert fit["objective"].shape == (3,) and fit["objective"][-1] <= fit["objective0"]
+
+
+def test_run_folder_depends_on_settings_not_on_out(tmp_path):
+    a = grid(tmp_path, max_iter=5)
+    b = grid(tmp_path, max_iter=6)
+    assert a.run_dir != b.run_dir and a.run_dir.name.startswith("quickstart-")
+    moved = parse_config(
+        {"name": "quickstart", "run": {"out": str(tmp_path / "elsewhere")}, "study": a.section}
+    )
+    assert moved.digest() == a.digest() and moved.run_dir.parent == tmp_path / "elsewhere"
