@@ -214,19 +214,25 @@ class MMHeuristicStudy(Study):
         return {"mm_vs_heuristic": rows} if rows else {}
 
     def figures(self, results, config: MMHeuristicConfig) -> dict[str, Any]:
-        if not results:
-            return {}
         rows = summarize(results)
+        if not rows:
+            return {}
         return {
-            "mm-vs-heuristic_objective": objective_figure(results, rows, config),
-            "mm-vs-heuristic_summary": summary_figure(rows, config),
+            "objective": objective_figure(finished(results), rows, config),
+            "summary": summary_figure(rows, config),
         }
+
+
+def finished(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The results of computed tasks (a skipped task is stored as ``{"skipped": reason}``)."""
+    return {key: r for key, r in results.items() if "skipped" not in r}
 
 
 def summarize(results: Mapping[str, Mapping[str, Any]]) -> list[dict]:
     """One row per (dataset, β, exponent): increases over all seeds, objective reached."""
     by_key = {
-        (str(r["dataset"]), float(r["beta"]), str(r["exponent"])): r for r in results.values()
+        (str(r["dataset"]), float(r["beta"]), str(r["exponent"])): r
+        for r in finished(results).values()
     }
     rows = []
     for (dataset, beta, exponent), r in sorted(by_key.items()):
@@ -365,4 +371,4 @@ def summary_figure(rows: list[dict], config: MMHeuristicConfig):
     return fig
 
 
-__all__ = ["MMHeuristicConfig", "MMHeuristicStudy", "count_increases", "summarize"]
+__all__ = ["MMHeuristicConfig", "MMHeuristicStudy", "count_increases", "finished", "summarize"]
