@@ -302,7 +302,8 @@ def _recovery_figure(rows: list[dict], config: NoiseModelsConfig):
         ax.grid(True, which="both", alpha=0.3)
     fig.suptitle(
         f"recovery of the true W ({config.n}×{config.rank}, m = {config.m}, "
-        f"{config.n_seeds} seeds, ± std); matching β best at: " + ", ".join(verdicts),
+        f"{config.n_seeds} seeds, ± std; β = 2 by {config.frobenius_solver}, others by mu); "
+        "matching β best at: " + ", ".join(verdicts),
         fontsize=10,
     )
     return fig

@@ -381,7 +381,7 @@ def _ranks(read: Section, key: str, default, largest: int) -> tuple[int, ...]:
 def _top_words_figure(results, config: TopicsConfig):
     parts = [p for p in ("kl", "frobenius") if p in results]
     titles = {"kl": "KL-NMF (β = 1) of the counts", "frobenius": "Frobenius NMF of the TF-IDF"}
-    fig = new_figure(figsize=(8.5 * len(parts), 0.2 * config.rank + 1.0), layout="constrained")
+    fig = new_figure(figsize=(8.5 * len(parts), 0.14 * config.rank + 1.1), layout="constrained")
     for ax, part in zip(fig.subplots(1, len(parts), squeeze=False)[0], parts, strict=True):
         lines = [
             f"{z + 1:>2} ({100 * float(mass):4.1f}%)  {words}"
