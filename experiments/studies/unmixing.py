@@ -238,16 +238,8 @@ class UnmixingStudy(Study):
             result.update(self._select(V, cfg))
             rank = int(result["chosen_rank"])
         start = time.perf_counter()
-        sol = jnmf.nmf(
-            V,
-            rank,
-            solver=cfg.solver,
-            init=cfg.init,
-            n_restarts=cfg.restarts,
-            max_iter=cfg.max_iter,
-            tol=cfg.tol,
-            key=cfg.seed,
-        )
+        options = dict(solver=cfg.solver, n_restarts=cfg.restarts, tol=cfg.tol, key=cfg.seed)
+        sol = jnmf.nmf(V, rank, init=cfg.init, max_iter=cfg.max_iter, **options)
         W, H = np.asarray(sol.W, np.float64), np.asarray(sol.H, np.float64)
         fit_seconds = time.perf_counter() - start
         fractions, spectra, totals = abundance_fractions(W, H)
@@ -281,16 +273,9 @@ class UnmixingStudy(Study):
         rng = np.random.default_rng(cfg.seed)
         pixels = np.sort(rng.choice(m, size=min(cfg.cv_pixels, m), replace=False))
         start = time.perf_counter()
+        folds = dict(n_folds=cfg.cv_folds, fraction=cfg.cv_fraction, max_iter=cfg.cv_max_iter)
         cv = jnmf.select.imputation_cv(
-            V[:, pixels],
-            ranks=cfg.candidate_ranks,
-            n_folds=cfg.cv_folds,
-            fraction=cfg.cv_fraction,
-            solver=cfg.solver,
-            init="random",
-            max_iter=cfg.cv_max_iter,
-            tol=1e-5,
-            key=cfg.seed,
+            V[:, pixels], cfg.candidate_ranks, solver=cfg.solver, tol=1e-5, key=cfg.seed, **folds
         )
         chosen, reason = choose_rank(cv.ranks, cv.heldout, CLASS_COUNT)
         return {
@@ -379,7 +364,7 @@ def _abundance_figure(result) -> Any:
     rank = fractions.shape[0]
     cols = min(rank, 6)
     rows = -(-rank // cols)
-    fig = _new_figure(figsize=(2.2 * cols, 2.3 * rows + 0.6), layout="constrained")
+    fig = _new_figure(figsize=(1.9 * cols, 2.0 * rows + 0.5), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     labels = np.asarray(result["labels"])
     for k, ax in enumerate(axes.flat):
