@@ -19,7 +19,7 @@ elapsed = time.perf_counter() - t0
 n = int(sol.n_iter)
 rel = np.linalg.norm(V - np.asarray(sol.W @ sol.H)) / np.linalg.norm(V)
 print(f"digits {V.shape}: rank 16, 8 restarts, {elapsed:.1f} s (incl. compile)")
-print(f"status {jnmf.Status(int(sol.status)).name} after {n} iterations")
+print(f"after {n} iterations: {jnmf.Status[sol.status]}")
 print(f"KL objective {float(sol.objective):.2f}; relative Frobenius error {rel:.4f}")
 print(f"KKT residual (relative to start) {float(sol.history.kkt[n - 1]):.2e}")
 print("restart objectives:", np.round(np.asarray(sol.restart_objectives), 2))
