@@ -82,8 +82,11 @@ def _programs(solver_name: str, rank: int, max_iter: int):
     def start(problem, key):
         return jnmf.initialize(key, problem, rank, "random")
 
-    def traced(problem, key):
-        solution = jnmf.solve(problem, solver, start(problem, key), max_iter=max_iter, tol=0.0)
+    def traced(V, key):
+        problem = jnmf.make_problem(V, 2.0)  # built inside: β stays a Python number
+        solution = jnmf.solve(
+            problem, solver, start(problem, key), max_iter=max_iter, tol=0.0, every=1
+        )
         W, H = solution.W, solution.H
         G = jnmf.gradients(problem, jnmf.Factors(W, H))
         stuck = jnp.sum((W > 0) & (G.W > 0)) + jnp.sum((H > 0) & (G.H > 0))
@@ -91,7 +94,8 @@ def _programs(solver_name: str, rank: int, max_iter: int):
         objective = jnp.concatenate([history.objective0[None], history.objective])
         return history.kkt, objective, jnp.sum(W == 0), jnp.sum(H == 0), stuck
 
-    def timed(problem, key):
+    def timed(V, key):
+        problem = jnmf.make_problem(V, 2.0)
         budget = {"max_iter": max_iter, "tol": 0.0, "every": max_iter}
         return jnmf.solve(problem, solver, start(problem, key), **budget).objective
 
@@ -105,14 +109,15 @@ def trace_solver(V: np.ndarray, solver_name: str, rank: int, max_iter: int, seed
     solver, traced, timed = _programs(solver_name, rank, max_iter)
     solver.check(problem)
     key = jax.random.PRNGKey(seed)
-    kkt, objective, zeros_W, zeros_H, stuck = jax.block_until_ready(traced(problem, key))
+    V = jnp.asarray(V)
+    kkt, objective, zeros_W, zeros_H, stuck = jax.block_until_ready(traced(V, key))
     tick = time.perf_counter()
-    jax.block_until_ready(timed(problem, key))  # compiles (or reuses) the timed program
+    jax.block_until_ready(timed(V, key))  # compiles (or reuses) the timed program
     first_call = time.perf_counter() - tick
     wall, cpu = [], []
     for _ in range(2):
         tick, cpu_tick = time.perf_counter(), time.process_time()
-        jax.block_until_ready(timed(problem, key))
+        jax.block_until_ready(timed(V, key))
         wall.append(time.perf_counter() - tick)
         cpu.append(time.process_time() - cpu_tick)
     step, cpu_step = min(wall) / max_iter, min(cpu) / max_iter
