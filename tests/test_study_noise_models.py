@@ -12,7 +12,6 @@ from experiments.studies.noise_models import (
     ground_truth,
     matched_correlation,
     recovery,
-    summarize,
 )
 from experiments.study import StudyConfigError
 
@@ -100,7 +99,8 @@ def test_end_to_end_reduced():
     results["runner_skipped"] = {"skipped": "a task the runner skipped is left out"}
     rows = study.tables(results, config)["noise_models_recovery"]
     assert len(rows) == 5 * 3
-    assert rows == summarize(results, config)
+    for noise, level in {(row["noise"], row["level"]) for row in rows}:  # one winner per cell
+        assert sum(r["best"] for r in rows if (r["noise"], r["level"]) == (noise, level)) == 1
     for row in rows:
         if row["noise"] == "poisson" and row["beta"] == 0.0:
             assert np.isnan(row["mean_correlation"]) and "zero entries" in row["note"]
