@@ -61,8 +61,8 @@ def test_align_components_refuses_bad_shapes():
 
 @pytest.fixture(scope="module")
 def one_restart_sweep():
-    V = np.random.default_rng(1).uniform(0.1, 1.0, (12, 9))
-    return rank_sweep(V, (2, 3), n_restarts=1, max_iter=5, key=0)
+    V = np.random.default_rng(1).uniform(0.1, 1.0, (8, 6))
+    return rank_sweep(V, 2, n_restarts=1, max_iter=2, key=0)
 
 
 def test_stability_and_consensus_refuse_a_single_restart(one_restart_sweep):
