@@ -1,19 +1,21 @@
 """jnmf: non-negative matrix factorization in JAX, V ≈ W H with W, H ≥ 0."""
 
 from jnmf import data, nn, select
+from jnmf.adjoint import Implicit, Unrolled
 from jnmf.api import nmf
-from jnmf.batch import best_of, restart_keys, solve_restarts
+from jnmf.batch import best_of, restart_keys, solve_batch, solve_restarts
 from jnmf.divergence import BetaDivergence, mm_exponent
 from jnmf.estimator import NMF
 from jnmf.init import initialize
-from jnmf.nn import Implicit, NMFLayer, Unrolled, encode
+from jnmf.nn import NMFLayer, encode
 from jnmf.optimality import evaluate, gradients, kkt_residual
 from jnmf.problem import Factors, Problem, make_problem, objective
-from jnmf.solve import History, Solution, Status, solve
+from jnmf.solve import Budget, History, Solution, Status, solve
 from jnmf.solvers import (
     ANLSBPP,
     HALS,
     SOLVERS,
+    AbstractAlternatingSolver,
     AbstractSolver,
     AcceleratedHALS,
     KLCoordinateDescent,
@@ -30,6 +32,9 @@ from jnmf.sweep import RankSweep, rank_sweep
 __version__ = "0.1.0"
 
 __all__ = [
+    "AbstractAlternatingSolver",
+    "Budget",
+    "solve_batch",
     "RankSweep",
     "rank_sweep",
     "select",

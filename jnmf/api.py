@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import warnings
 
-import jax.numpy as jnp
-
 from jnmf.batch import best_of, resolve_batch_size, restart_keys, solve_restarts
 from jnmf.checks import check_key, check_nonneg_scalar, check_positive_int, check_rank
 from jnmf.init import check_init
 from jnmf.problem import make_problem
-from jnmf.solve import Solution
+from jnmf.solve import DEFAULT_EVERY, Budget, Solution, check_scale
 from jnmf.solvers import SOLVERS, AbstractSolver, get_solver
 
 
@@ -38,7 +36,7 @@ def nmf(
     l2_W: float = 0.0,
     l2_H: float = 0.0,
     weights=None,
-    every: int = 1,
+    every: int = DEFAULT_EVERY,
     batch_size="auto",
 ) -> Solution:
     """Factorize V (n×m, ≥ 0) as W H with W (n×r) ≥ 0, H (r×m) ≥ 0.
@@ -54,7 +52,8 @@ def nmf(
         solver: a name in ``jnmf.solvers.SOLVERS`` or a solver object.
         init: "random", "nndsvd", "nndsvda", "nndsvdar" or a tuple ``(W0, H0)``.
         n_restarts: independent starts (keys split from ``key``), vmapped; the best is kept.
-        max_iter, tol, kkt_tol, every: passed to ``solve``.
+        max_iter, tol, kkt_tol, every: the stopping ``Budget`` (``jnmf.Budget``): ``tol`` is
+            the relative objective decrease per iteration, checked every ``every`` steps.
         batch_size: how restarts are batched in the one compiled program: None = one ``vmap``,
             b = ``lax.map`` b at a time, "auto" = 1 on CPU (faster there) and None elsewhere.
         key: an int seed (Python or NumPy, |key| < 2⁶³) or a JAX PRNG key.
@@ -87,18 +86,9 @@ def nmf(
         )
     batch = resolve_batch_size(batch_size)
     keys = restart_keys(key, n_restarts)
-    solutions = solve_restarts(
-        problem,
-        solver_obj,
-        keys,
-        start,
-        rank,
-        max_iter=max_iter,
-        every=every,
-        batch_size=batch,
-        tol=jnp.asarray(tol, problem.dtype),
-        kkt_tol=jnp.asarray(kkt_tol, problem.dtype),
-    )
+    check_scale(problem)
+    budget = Budget(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every)
+    solutions = solve_restarts(problem, solver_obj, keys, start, rank, budget, batch)
     return best_of(solutions)
 
 

@@ -15,6 +15,20 @@ The derivative in y splits into a positive and a negative part,
 
 which is the split that multiplicative updates, HALS and the KKT residual all use.
 
+Edges (the one table; ``derivative_parts`` and ``derivative`` implement it, tests check it
+against the limits of the formula).  For y = 0 the parts are limits y → 0⁺:
+
+    | β         | y^(β−1) at y=0 | x y^(β−2) at y=0, x>0 | at x=0 | ∂d/∂y at y=0, x>0 |
+    |-----------|----------------|-----------------------|--------|-------------------|
+    | β < 1     | +inf           | +inf                  | 0      | −inf              |
+    | β = 1     | 1              | +inf                  | 0      | −inf              |
+    | 1 < β < 2 | 0              | +inf                  | 0      | −inf              |
+    | β = 2     | 0              | x                     | 0      | −x                |
+    | β > 2     | 0              | 0                     | 0      | 0                 |
+
+and at x = y = 0 the derivative is pos (0 for β > 1, 1 at β = 1, +inf for β < 1).  A zero
+entry weight removes a term before it is formed (``jnp.where``, never 0·∞).
+
 When ``beta`` is a Python number the β = 0, 1, 2 special cases compile to their own short
 code.  When ``beta`` is a JAX array (traced under ``vmap``/``grad``), one general path covers
 every β, selecting the β = 0 and β = 1 limits with ``jnp.where``; differentiating in β
@@ -87,6 +101,10 @@ class BetaDivergence(eqx.Module):
     def is_static(self) -> bool:
         return isinstance(self.beta, float)
 
+    def is_beta(self, value: float) -> bool:
+        """β is the Python number ``value`` (a static special case; False when traced)."""
+        return self.is_static and self.beta == value
+
     @property
     def gamma(self):
         """The MM exponent γ(β)."""
@@ -129,13 +147,16 @@ class BetaDivergence(eqx.Module):
         ys = _safe_pos(y)
         pos = jnp.where(y > 0, ys ** (b - 1.0), _zero_power(y, b - 1.0))
         neg = jnp.where(x > 0, x * ys ** (b - 2.0), 0.0)
-        neg = jnp.where((x > 0) & (y <= 0), jnp.inf, neg)
+        # y = 0 < x: x·0^(β−2) is +inf for β < 2, x at β = 2 and 0 for β > 2 (edge table)
+        edge = jnp.where(x > 0, _safe_pos(x) * _zero_power(y, b - 2.0), 0.0)
+        neg = jnp.where((x > 0) & (y <= 0), edge, neg)
         return pos, neg
 
     def derivative(self, x: Array, y: Array) -> Array:
-        """∂d_β(x | y)/∂y elementwise."""
+        """∂d_β(x | y)/∂y elementwise; at y = 0 the limit of the edge table (never inf − inf)."""
         pos, neg = self.derivative_parts(x, y)
-        return pos - neg
+        both_inf = jnp.isinf(pos) & jnp.isinf(neg)
+        return jnp.where(both_inf, -jnp.inf, pos - jnp.where(both_inf, 0.0, neg))
 
 
 def _zero_power(y, p):

@@ -13,6 +13,7 @@ changing them never recompiles a solve.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import equinox as eqx
@@ -35,7 +36,12 @@ class Factors(NamedTuple):
 
 
 class Problem(eqx.Module):
-    """Data, divergence, penalties and optional entry weights of one NMF problem."""
+    """Data, divergence, penalties and optional entry weights of one NMF problem.
+
+    ``V_T``, ``weights_T`` and ``V_sq`` are caches (Vᵀ, Mᵀ and ‖V‖²) that ``with_caches``
+    fills once per solve; every product with V goes through ``data``/``data_T`` and
+    ``optimality``, never through a solver's own indexing.
+    """
 
     V: Array
     divergence: BetaDivergence
@@ -46,6 +52,7 @@ class Problem(eqx.Module):
     weights: Array | None = None
     V_T: Array | None = None
     weights_T: Array | None = None
+    V_sq: Array | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -59,15 +66,30 @@ class Problem(eqx.Module):
     def beta(self):
         return self.divergence.beta
 
+    @property
+    def is_frobenius(self) -> bool:
+        """β is the Python number 2 (the static Frobenius objective)."""
+        return self.divergence.is_beta(2.0)
+
+    @property
+    def is_quadratic(self) -> bool:
+        """Unweighted Frobenius: every block subproblem is least squares in Gram form."""
+        return self.is_frobenius and self.weights is None
+
+    def replace(self, **changes) -> Problem:
+        """A copy with some fields replaced (the one way a Problem is rebuilt)."""
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields.update(changes)
+        return Problem(**fields)
+
     def transpose(self) -> Problem:
         """The same problem for Vᵀ ≈ Hᵀ Wᵀ (the roles of W and H swap)."""
         V_T = self.V.T if self.V_T is None else self.V_T
         weights_T = self.weights_T
         if weights_T is None and self.weights is not None:
             weights_T = self.weights.T
-        return Problem(
+        return self.replace(
             V=V_T,
-            divergence=self.divergence,
             l1_W=self.l1_H,
             l1_H=self.l1_W,
             l2_W=self.l2_H,
@@ -77,29 +99,24 @@ class Problem(eqx.Module):
             weights_T=self.weights,
         )
 
-    def with_transpose_cache(self) -> Problem:
-        """The same problem holding Vᵀ (and the transposed weights), formed once.
+    def with_caches(self) -> Problem:
+        """The same problem holding Vᵀ (and Mᵀ) when a W-update needs them, and ‖V‖².
 
         Elementwise work on Vᵀ in a W-update (β ≠ 2 or weights) otherwise transposes V at
         every iteration: XLA does not hoist that copy out of a loop when V is an argument
         (measured 1.4× per KL-MU iteration at 2000×1000).  Unweighted Frobenius only takes
-        products with V, which need no copy, so it is returned unchanged.
+        products with V, which need no copy; it caches ‖V‖² for the Gram-form objective.
         """
-        frobenius = self.divergence.is_static and self.divergence.beta == 2.0
-        if self.V_T is not None or (frobenius and self.weights is None):
+        if self.is_quadratic:
+            return self if self.V_sq is not None else self.replace(V_sq=jnp.sum(self.V**2))
+        if self.V_T is not None:
             return self
         weights_T = None if self.weights is None else self.weights.T
-        return Problem(
-            V=self.V,
-            divergence=self.divergence,
-            l1_W=self.l1_W,
-            l1_H=self.l1_H,
-            l2_W=self.l2_W,
-            l2_H=self.l2_H,
-            weights=self.weights,
-            V_T=self.V.T,
-            weights_T=weights_T,
-        )
+        return self.replace(V_T=self.V.T, weights_T=weights_T)
+
+    def without_caches(self) -> Problem:
+        """The problem with its caches dropped (what a differentiable solve closes over)."""
+        return self.replace(V_T=None, weights_T=None, V_sq=None)
 
     def data(self) -> Array:
         """V with zero-weight entries set to 0 (they may hold NaN for missing data)."""

@@ -1,24 +1,33 @@
-"""The shared loop: ``solve(problem, solver, factors, ...) -> Solution``.
+"""The one loop: ``solve(problem, solver, factors, budget) -> Solution``.
 
-One ``lax.while_loop`` runs the solver's ``step``.  Every ``every`` iterations (and at the
-last) it evaluates the objective and the stationarity measures (``optimality.evaluate``),
-writes them at their index into fixed-size history buffers (NaN beyond the stop), and
-tests the stopping rules:
+Every iteration loop over solver steps in jnmf lives here: ``nmf``, restarts, rank sweeps,
+cross-validation, ``nn.encode``, ``nn.factorize`` and the estimator's ``transform`` all call
+``solve``.  One ``lax.while_loop`` runs the solver's ``step`` in chunks of ``budget.every``
+steps; after each chunk it evaluates the objective and the stationarity measures
+(``optimality.evaluate``), writes them at their index into fixed-size history buffers (NaN
+beyond the stop) and tests the stopping rules:
 
-* relative objective decrease |f_prev − f| / |f_prev| < ``tol`` between two evaluations;
-* relative KKT residual ‖min(X, ∇f)‖ / ‖min(X₀, ∇f(X₀))‖ < ``kkt_tol``;
+* ``tol``: the relative decrease of the objective **per iteration**, averaged over the chunk,
+  |f_prev − f| / (|f_prev| · steps) < tol — one meaning whatever the cadence;
+* ``kkt_tol``: the relative KKT residual ‖min(X, ∇f)‖ / ‖min(X₀, ∇f(X₀))‖ < kkt_tol;
 * ``max_iter`` iterations;
-* a non-finite iterate: the loop stops, returns the last finite factors and reports
-  ``Status.NONFINITE`` (never a silent success).
+* a non-finite iterate or objective: the loop stops, returns the last finite (evaluated)
+  factors and reports ``Status.NONFINITE`` (never a silent success).
 
-``max_iter`` and ``every`` are static (they size the buffers); ``tol`` and ``kkt_tol`` are
-traced, so changing them does not recompile.  Evaluating costs about one solver iteration
-(it forms WH and both gradients); ``every=10`` amortizes it as scikit-learn does.
+Scale.  The loop solves the problem for V / s with s = 4^k the power of four nearest max V
+(exact in floating point), factors divided by √s, penalties rescaled so that the minimizers
+correspond (l1 · s^(1/2−β), l2 · s^(1−β)), and scales back: D_β(sV'‖sW'H') = s^β D_β(V'‖W'H').
+So results do not depend on the scale of V where the scaled problem is representable, and
+``check_scale`` refuses (before compiling) data whose objective is not representable.
+
+How the loop is differentiated is its ``adjoint`` (``jnmf.adjoint``): None (not reverse-
+differentiable), ``Unrolled`` (the same steps as a checkpointed scan) or ``Implicit`` (the KKT
+conditions at the solution).  ``throw=True`` raises (``equinox.error_if``, also under jit and
+vmap) when the solve ends non-finite.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 
 import equinox as eqx
@@ -27,18 +36,61 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jnmf.optimality import evaluate
-from jnmf.problem import Factors, Problem
+from jnmf.adjoint import Implicit, Unrolled, kkt_adjoint
+from jnmf.optimality import evaluate, gradients
+from jnmf.problem import Factors, Problem, objective
 from jnmf.solvers.base import AbstractSolver
 
+DEFAULT_EVERY = 10
 
-class Status(enum.IntEnum):
-    """Why a solve stopped."""
 
-    CONVERGED = 0  # objective decrease below tol, or KKT residual below kkt_tol
-    MAX_ITER = 1
-    NONFINITE = 2
-    RUNNING = -1
+class Status(eqx.Enumeration):
+    """Why a solve stopped (``Status[sol.status]`` is the message)."""
+
+    CONVERGED = (
+        "converged: the relative objective decrease per iteration fell below tol, "
+        "or the relative KKT residual below kkt_tol"
+    )
+    MAX_ITER = "stopped at max_iter before the stopping rules were met"
+    NONFINITE = (
+        "stopped: a non-finite iterate or objective appeared; the last finite factors are "
+        "returned (check the data scale, the penalties and the solver's step sizes)"
+    )
+    RUNNING = "running"
+
+
+def _python_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+class Budget(eqx.Module):
+    """The stopping budget: ``max_iter`` and ``every`` (static), ``tol`` and ``kkt_tol`` (traced).
+
+    ``every`` is the evaluation cadence: the objective, KKT residual and stopping rules are
+    evaluated after every ``every`` steps (and at the last); the history has
+    ⌈max_iter / every⌉ entries.  ``tol = 0`` and ``kkt_tol = 0`` switch those rules off.
+    """
+
+    max_iter: int = eqx.field(default=200, static=True)
+    tol: float | Array = 1e-4
+    kkt_tol: float | Array = 0.0
+    every: int = eqx.field(default=DEFAULT_EVERY, static=True)
+
+    def __check_init__(self):
+        for name in ("max_iter", "every"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
+        for name in ("tol", "kkt_tol"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes, bool)) or (
+                _python_number(value) and not (math.isfinite(value) and value >= 0)
+            ):
+                raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+
+    @property
+    def n_records(self) -> int:
+        return math.ceil(self.max_iter / min(self.every, self.max_iter))
 
 
 class History(eqx.Module):
@@ -66,13 +118,18 @@ class History(eqx.Module):
 
 
 class Solution(eqx.Module):
-    """The result of ``solve``: factors, final objective, status and history."""
+    """The result of ``solve``: factors, final objective, status and history.
+
+    Batched computations (restarts, sweeps, folds) return a ``Solution`` whose leaves have
+    leading batch axes.  ``restart_objectives`` holds every restart's objective when the
+    solution is the best of several (``jnmf.nmf``).
+    """
 
     W: Array
     H: Array
     objective: Array
     n_iter: Array
-    status: Array
+    status: Status
     history: History
     restart_objectives: Array | None = None
 
@@ -83,6 +140,21 @@ class Solution(eqx.Module):
     @property
     def converged(self) -> Array:
         return self.status == Status.CONVERGED
+
+    @property
+    def status_code(self) -> np.ndarray:
+        """The status as integers (index into ``Status``: 0 converged, 1 max_iter, 2 non-finite)."""
+        return np.asarray(self.status._value)
+
+    @property
+    def message(self) -> str | list:
+        """The status message (a nested list of messages for a batched solution)."""
+        codes = self.status_code
+        names = list(Status._name_to_item)
+        texts = [Status[Status._name_to_item[n]] for n in names]
+        if codes.ndim == 0:
+            return texts[int(codes)]
+        return np.vectorize(lambda c: texts[int(c)], otypes=[object])(codes).tolist()
 
 
 def _all_finite(factors: Factors) -> Array:
@@ -97,86 +169,131 @@ def _select(pred, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(pred, x, y), a, b)
 
 
-def solve(
-    problem: Problem,
-    solver: AbstractSolver,
-    factors: Factors,
-    *,
-    max_iter: int = 200,
-    tol=1e-4,
-    kkt_tol=0.0,
-    every: int = 1,
-) -> Solution:
-    """Run ``solver`` from ``factors`` on ``problem``; pure, jit- and vmap-friendly.
+# ----------------------------------------------------------------------------------- scale
 
-    Returns a ``Solution`` whose ``history`` has ⌈max_iter / every⌉ entries.
-    ``tol=0`` and ``kkt_tol=0`` switch those stopping rules off.
+
+def data_scale(problem: Problem) -> Array:
+    """s = 4^round(log₄ max V) (1 for V = 0): dividing by it is exact in floating point."""
+    top = jnp.max(problem.data())
+    k = jnp.round(jnp.log2(jnp.where(top > 0, top, 1.0)) / 2)
+    return jnp.exp2(2 * k).astype(problem.dtype)
+
+
+def scale_problem(problem: Problem, s: Array) -> Problem:
+    """The problem for V / s with penalties rescaled so that (W, H) ↦ (W/√s, H/√s) maps
+    minimizers to minimizers (module docstring)."""
+    beta = jnp.asarray(problem.beta, problem.dtype)
+    l1 = s ** (0.5 - beta)
+    l2 = s ** (1.0 - beta)
+    return problem.replace(
+        V=problem.V / s,
+        V_T=None if problem.V_T is None else problem.V_T / s,
+        V_sq=None if problem.V_sq is None else problem.V_sq / (s * s),
+        l1_W=problem.l1_W * l1,
+        l1_H=problem.l1_H * l1,
+        l2_W=problem.l2_W * l2,
+        l2_H=problem.l2_H * l2,
+    )
+
+
+def check_scale(problem: Problem) -> None:
+    """Refuse (before compiling) data whose objective cannot be represented in its dtype.
+
+    The objective scales as s^β with s = max V; when s^β·(n·m) overflows, or s^β underflows,
+    the solve cannot report it.  Traced data are not checked.
     """
-    if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be an integer ≥ 1, got {max_iter!r}")
-    if not isinstance(every, (int, np.integer)) or every < 1:
-        raise ValueError(f"every must be an integer ≥ 1, got {every!r}")
-    max_iter, every = int(max_iter), int(every)
-    problem = problem.with_transpose_cache()
+    V = problem.V
+    beta = problem.beta
+    if isinstance(V, jax.core.Tracer) or not isinstance(beta, float):
+        return
+    top = float(np.max(np.asarray(problem.data(), dtype=np.float64)))
+    if top <= 0:
+        return
+    info = np.finfo(np.dtype(V.dtype))
+    log_f = beta * math.log(top)
+    size = V.shape[0] * V.shape[1]
+    if log_f + math.log(size) > math.log(float(info.max)) - math.log(16.0):
+        why = "overflows"
+    elif log_f < math.log(float(info.tiny)) + math.log(1e3):
+        why = "underflows"
+    else:
+        return
+    raise ValueError(
+        f"V's largest entry is {top:.3g}: at β = {beta:g} the objective scales as "
+        f"max(V)^β ≈ 1e{log_f / math.log(10):.0f}, which {why} {V.dtype}. Rescale V (e.g. "
+        "V / V.max(); the factors scale back by the square root of that factor) or use float64"
+    )
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def _initial_state(solver, problem, factors):
+    state = solver.init(problem, factors)
+    return eqx.partition(state, eqx.is_array)
+
+
+def _while_loop(problem, solver, factors, budget: Budget):
+    """The stopping loop on an already scaled problem: (factors, f, n_iter, status, history)."""
+    max_iter = budget.max_iter
+    every = min(budget.every, max_iter)
     dtype = problem.dtype
-    tol = jnp.asarray(tol, dtype)
-    kkt_tol = jnp.asarray(kkt_tol, dtype)
-    factors = Factors(jnp.asarray(factors[0], dtype), jnp.asarray(factors[1], dtype))
-    n_rec = math.ceil(max_iter / every)
+    tol = jnp.asarray(budget.tol, dtype)
+    kkt_tol = jnp.asarray(budget.kkt_tol, dtype)
+    n_rec = budget.n_records
 
     ev0 = evaluate(problem, factors)
-    kkt0 = jnp.sqrt(ev0.kkt_sq)
-    pg0 = jnp.sqrt(ev0.pg_sq)
+    kkt0, pg0 = jnp.sqrt(ev0.kkt_sq), jnp.sqrt(ev0.pg_sq)
     kkt_scale = jnp.where(kkt0 > 0, kkt0, 1.0)
     pg_scale = jnp.where(pg0 > 0, pg0, 1.0)
-
-    state = solver.init(problem, factors)
-    dyn_state, static_state = eqx.partition(state, eqx.is_array)
+    dyn_state, static_state = _initial_state(solver, problem, factors)
     nan_buf = jnp.full((n_rec,), jnp.nan, dtype)
 
-    def run_chunk(t, factors, dyn_state):
-        def one(i, carry):
-            f, s = carry
-            new_f, new_s = solver.step(problem, f, eqx.combine(s, static_state))
-            new_s, _ = eqx.partition(new_s, eqx.is_array)
-            if every == 1:
-                return new_f, new_s
-            return _select(t + i < max_iter, (new_f, new_s), (f, s))
+    def one(_, carry):
+        f, s = carry
+        new_f, new_s = solver.step(problem, f, eqx.combine(s, static_state))
+        return new_f, eqx.partition(new_s, eqx.is_array)[0]
 
+    def chunk(t, factors, dyn_state):
         if every == 1:
-            return one(0, (factors, dyn_state))
-        return jax.lax.fori_loop(0, every, one, (factors, dyn_state))
+            return one(0, (factors, dyn_state)), jnp.ones((), jnp.int32)
+        steps = jnp.minimum(every, max_iter - t)
+        if max_iter % every == 0:
+            return jax.lax.fori_loop(0, every, one, (factors, dyn_state)), steps
+        return jax.lax.fori_loop(0, steps, one, (factors, dyn_state)), steps
 
     def cond(carry):
-        return carry[4] == Status.RUNNING
+        return carry[4] == Status.RUNNING._value
 
     def body(carry):
         t, k, factors, dyn_state, status, f_prev, hist = carry
-        new_factors, new_state = run_chunk(t, factors, dyn_state)
-        t_new = jnp.minimum(t + every, max_iter)
-        finite = _all_finite(new_factors)
+        (new_factors, new_state), steps = chunk(t, factors, dyn_state)
+        t_new = t + steps
         ev = evaluate(problem, new_factors)
-        finite = finite & jnp.isfinite(ev.objective)
+        finite = _all_finite(new_factors) & jnp.isfinite(ev.objective)
         diff = Factors(new_factors.W - factors.W, new_factors.H - factors.H)
         rel_change = jnp.sqrt(_sq(diff) / jnp.maximum(_sq(factors), jnp.finfo(dtype).tiny))
         kkt = jnp.sqrt(ev.kkt_sq) / kkt_scale
-        decrease = jnp.abs(f_prev - ev.objective) / jnp.maximum(
-            jnp.abs(f_prev), jnp.finfo(dtype).tiny
+        decrease = jnp.abs(f_prev - ev.objective) / (
+            jnp.maximum(jnp.abs(f_prev), jnp.finfo(dtype).tiny) * steps.astype(dtype)
         )
         converged = (decrease < tol) | (kkt < kkt_tol)
         new_status = jnp.where(
             ~finite,
-            Status.NONFINITE,
+            Status.NONFINITE._value,
             jnp.where(
-                converged, Status.CONVERGED, jnp.where(t_new >= max_iter, Status.MAX_ITER, status)
+                converged,
+                Status.CONVERGED._value,
+                jnp.where(t_new >= max_iter, Status.MAX_ITER._value, status),
             ),
-        ).astype(jnp.int32)
+        ).astype(status.dtype)
         obj_h, kkt_h, pg_h, rc_h = hist
+        nan = jnp.asarray(jnp.nan, dtype)
         hist = (
-            obj_h.at[k].set(jnp.where(finite, ev.objective, jnp.nan)),
-            kkt_h.at[k].set(jnp.where(finite, kkt, jnp.nan)),
-            pg_h.at[k].set(jnp.where(finite, jnp.sqrt(ev.pg_sq) / pg_scale, jnp.nan)),
-            rc_h.at[k].set(jnp.where(finite, rel_change, jnp.nan)),
+            obj_h.at[k].set(jnp.where(finite, ev.objective, nan)),
+            kkt_h.at[k].set(jnp.where(finite, kkt, nan)),
+            pg_h.at[k].set(jnp.where(finite, jnp.sqrt(ev.pg_sq) / pg_scale, nan)),
+            rc_h.at[k].set(jnp.where(finite, rel_change, nan)),
         )
         factors, dyn_state = _select(finite, (new_factors, new_state), (factors, dyn_state))
         t = jnp.where(finite, t_new, t)
@@ -188,19 +305,232 @@ def solve(
         jnp.asarray(0, jnp.int32),
         factors,
         dyn_state,
-        jnp.asarray(Status.RUNNING, jnp.int32),
+        Status.RUNNING._value,
         ev0.objective,
         (nan_buf, nan_buf, nan_buf, nan_buf),
     )
     t, _, factors, _, status, f_last, hist = jax.lax.while_loop(cond, body, carry)
+    history = History(*hist, ev0.objective, kkt0, pg0, every=every, max_iter=max_iter)
+    return factors, f_last, t, status, history
+
+
+def _unrolled_loop(problem, solver, factors, budget: Budget, mode: Unrolled):
+    """Exactly ``max_iter`` steps as a (checkpointed) scan; history at chunk boundaries."""
+    max_iter = budget.max_iter
+    k = mode.chunk_size(max_iter) if mode.checkpoint else min(budget.every, max_iter)
+    q, rem = divmod(max_iter, k)
+    dyn_state, static_state = _initial_state(solver, problem, factors)
+    ev0 = evaluate(problem, jax.lax.stop_gradient(factors))
+    kkt0, pg0 = jnp.sqrt(ev0.kkt_sq), jnp.sqrt(ev0.pg_sq)
+
+    def steps(carry, length):
+        def one(c, _):
+            f, s = c
+            new_f, new_s = solver.step(problem, f, eqx.combine(s, static_state))
+            return (new_f, eqx.partition(new_s, eqx.is_array)[0]), None
+
+        return jax.lax.scan(one, carry, None, length=length)[0]
+
+    def record(carry):
+        ev = evaluate(problem, jax.lax.stop_gradient(carry[0]))
+        kkt = jnp.sqrt(ev.kkt_sq) / jnp.where(kkt0 > 0, kkt0, 1.0)
+        pg = jnp.sqrt(ev.pg_sq) / jnp.where(pg0 > 0, pg0, 1.0)
+        return ev.objective, kkt, pg
+
+    run = (lambda c: steps(c, k)) if not mode.checkpoint else jax.checkpoint(lambda c: steps(c, k))
+
+    def body(carry, _):
+        carry = run(carry)
+        return carry, record(carry)
+
+    carry, recs = jax.lax.scan(body, (factors, dyn_state), None, length=q)
+    if rem:
+        tail = (
+            (lambda c: steps(c, rem))
+            if not mode.checkpoint
+            else jax.checkpoint(lambda c: steps(c, rem))
+        )
+        carry = tail(carry)
+        recs = jax.tree_util.tree_map(
+            lambda a, b: jnp.concatenate([a, b[None]]), recs, record(carry)
+        )
+    factors = carry[0]
+    obj, kkt, pg = recs
+    finite = _all_finite(factors) & jnp.isfinite(obj[-1])
+    status = jnp.where(finite, Status.MAX_ITER._value, Status.NONFINITE._value)
     history = History(
-        *hist, objective0=ev0.objective, kkt0=kkt0, pg0=pg0, every=every, max_iter=max_iter
+        obj,
+        kkt,
+        pg,
+        jnp.full_like(obj, jnp.nan),
+        ev0.objective,
+        kkt0,
+        pg0,
+        every=k,
+        max_iter=max_iter,
+    )
+    f_last = objective(problem, factors)
+    return factors, f_last, jnp.asarray(max_iter, jnp.int32), status.astype(jnp.int32), history
+
+
+def _scaled_solve(problem, solver, factors, budget, adjoint):
+    """Scale V to about 1, run the loop, scale back (module docstring)."""
+    s = data_scale(problem)
+    root = jnp.sqrt(s)
+    scaled = scale_problem(problem, s).with_caches()
+    start = Factors(factors.W / root, factors.H / root)
+    if isinstance(adjoint, Unrolled):
+        out = _unrolled_loop(scaled, solver, start, budget, adjoint)
+    else:
+        out = _while_loop(scaled, solver, start, budget)
+    (W, H), f, n_iter, code, history = out
+    gain = s ** jnp.asarray(problem.beta, problem.dtype)
+    history = eqx.tree_at(
+        lambda h: (h.objective, h.objective0),
+        history,
+        (history.objective * gain, history.objective0 * gain),
     )
     return Solution(
-        W=factors.W,
-        H=factors.H,
-        objective=f_last,
-        n_iter=t,
-        status=status,
+        W=W * root,
+        H=H * root,
+        objective=f * gain,
+        n_iter=n_iter,
+        status=_status(code),
         history=history,
     )
+
+
+def _status(code: Array) -> Status:
+    """The ``Status`` item of an integer code (traced or batched)."""
+    item = Status.RUNNING
+    return eqx.tree_at(lambda x: x._value, item, jnp.asarray(code, jnp.asarray(item._value).dtype))
+
+
+# ---------------------------------------------------------------------- implicit adjoint
+
+
+def _free_gradients(problem: Problem, factors: Factors, free) -> tuple:
+    g = gradients(problem, factors)
+    return tuple(gi for gi, is_free in zip(g, free, strict=True) if is_free)
+
+
+@eqx.filter_custom_vjp
+def _implicit_solve(theta, solver, budget, adjoint):
+    problem, factors = theta
+    return _scaled_solve(problem, solver, factors, budget, None)
+
+
+@_implicit_solve.def_fwd
+def _implicit_fwd(perturbed, theta, solver, budget, adjoint):
+    problem, factors = theta
+    sol = _scaled_solve(problem, solver, factors, budget, None)
+    return sol, sol
+
+
+@_implicit_solve.def_bwd
+def _implicit_bwd(sol, grad_obj, perturbed, theta, solver, budget, adjoint):
+    problem, start = theta
+    free = solver.free
+    solution = Factors(sol.W, sol.H)
+    x = tuple(xi for xi, f in zip(solution, free, strict=True) if f)
+
+    def point(x_, fixed):
+        it = iter(x_)
+        return Factors(*(next(it) if f else c for f, c in zip(free, fixed, strict=True)))
+
+    def grad_fn(x_, th):
+        prob, fixed = th
+        return _free_gradients(prob, point(x_, fixed), free)
+
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, solution)
+    W_bar = zeros.W if grad_obj.W is None else grad_obj.W
+    H_bar = zeros.H if grad_obj.H is None else grad_obj.H
+    x_bar = tuple(b for b, f in zip((W_bar, H_bar), free, strict=True) if f)
+    fixed = solution  # the fixed factor equals its start; the free ones are not read
+    theta_x = (problem, fixed)
+    theta_bar = kkt_adjoint(
+        grad_fn, x, theta_x, x_bar, cg_tol=adjoint.cg_tol, cg_maxiter=adjoint.cg_maxiter
+    )
+    # the fixed factors' own cotangents (they are outputs too) and the objective's (envelope)
+    f_bar = grad_obj.objective
+    if f_bar is not None:
+        _, vjp_f = jax.vjp(lambda th: objective(th[0], th[1]), theta_x)
+        (env,) = vjp_f(f_bar)
+        theta_bar = jax.tree_util.tree_map(_add, theta_bar, env, is_leaf=lambda v: v is None)
+    prob_bar, fixed_bar = theta_bar
+    passthrough = (W_bar, H_bar)
+    start_bar = Factors(
+        *(
+            None if f else _add(fb, pb)
+            for f, fb, pb in zip(free, fixed_bar, passthrough, strict=True)
+        )
+    )
+    return prob_bar, start_bar
+
+
+def _add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a + b
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def solve(
+    problem: Problem,
+    solver: AbstractSolver,
+    factors,
+    budget: Budget | None = None,
+    *,
+    adjoint: Unrolled | Implicit | None = None,
+    throw: bool = False,
+    max_iter: int | None = None,
+    tol=None,
+    kkt_tol=None,
+    every: int | None = None,
+) -> Solution:
+    """Run ``solver`` from ``factors`` on ``problem``; pure, jit- and vmap-friendly.
+
+    ``budget`` (a ``Budget``) or, as a shorthand, the keywords ``max_iter``, ``tol``,
+    ``kkt_tol``, ``every`` (not both).  ``adjoint`` chooses how the solve is differentiated
+    (module docstring); ``throw=True`` raises when the solve ends non-finite.
+
+    Raises ``ValueError`` (before compiling) when the solver cannot handle the problem, the
+    starting factors are negative, non-finite, all zero or of the wrong shape, or the data's
+    scale makes the objective unrepresentable.
+    """
+    shorthand = {"max_iter": max_iter, "tol": tol, "kkt_tol": kkt_tol, "every": every}
+    given = {k: v for k, v in shorthand.items() if v is not None}
+    if budget is None:
+        budget = Budget(**given)
+    elif given:
+        raise ValueError(f"give either budget= or the keywords {sorted(given)}, not both")
+    if adjoint is not None and not isinstance(adjoint, (Unrolled, Implicit)):
+        raise ValueError(f"adjoint must be None, Unrolled() or Implicit(), got {adjoint!r}")
+    solver.check(problem)
+    factors = _check_start(problem, factors)
+    check_scale(problem)
+    if isinstance(adjoint, Implicit):
+        sol = _implicit_solve((problem.without_caches(), factors), solver, budget, adjoint)
+    else:
+        sol = _scaled_solve(problem, solver, factors, budget, adjoint)
+    if throw:
+        bad = sol.status == Status.NONFINITE
+        sol = eqx.tree_at(lambda s: s.W, sol, eqx.error_if(sol.W, bad, Status[Status.NONFINITE]))
+    return sol
+
+
+def _check_start(problem: Problem, factors) -> Factors:
+    """Starting factors in V's dtype; shapes, signs and finiteness checked when concrete."""
+    from jnmf.checks import check_factors
+
+    if not (isinstance(factors, tuple) and len(factors) == 2):
+        raise ValueError("factors must be a pair (W, H)")
+    W, H = check_factors(factors[0], factors[1], problem.shape, dtype=problem.dtype)
+    return Factors(W, H)
+
+
+__all__ = ["Budget", "History", "Solution", "Status", "solve"]

@@ -17,6 +17,9 @@ Two execution plans give the same factors:
 * ``"loop"``: a Python loop over ranks, one compiled program per rank with the restarts
   batched; no padded work.  The plan for CPUs.
 
+Both are calls of the one batching function ``batch.solve_batch`` (padded: with component
+masks); a solver whose class does not declare ``padding_exact`` runs the loop plan only.
+
 ``"auto"`` takes ``"padded"`` on GPU/TPU and ``"loop"`` on CPU.
 
 How the pairs inside one program are batched is ``batch_size``: ``None`` vmaps all of them
@@ -39,89 +42,35 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jnmf.batch import best_of, map_batched, restart_keys
+from jnmf.batch import best_of, restart_keys, solve_batch
+from jnmf.checks import check_nonneg_scalar, check_positive_int, check_rank
 from jnmf.init import check_init, initialize
 from jnmf.problem import Factors, Problem, make_problem
-from jnmf.solve import History, Solution, solve
-from jnmf.solvers import AbstractSolver, MultiplicativeUpdate, get_solver
+from jnmf.solve import DEFAULT_EVERY, Budget, Solution, check_scale
+from jnmf.solvers import AbstractSolver, get_solver
 
 PLANS = ("auto", "padded", "loop")
 
 
-class ComponentMask(AbstractSolver):
-    """Wrap a solver so that components with ``mask[k] == 0`` stay exactly zero.
-
-    After each inner step, W[:, k] and H[k, :] are replaced by 0 where ``mask[k] == 0``
-    (with ``jnp.where``, so even a NaN there cannot leak).  With zero-initialized padded
-    components the active components follow exactly the iterates of the unpadded solve,
-    provided the inner solver maps a zero component to zero without touching the others
-    (multiplicative updates do).
-    """
-
-    solver: AbstractSolver
-    mask: Array
-
-    def check(self, problem: Problem) -> None:
-        self.solver.check(problem)
-
-    def init(self, problem: Problem, factors: Factors):
-        return self.solver.init(problem, factors)
-
-    def step(self, problem: Problem, factors: Factors, state):
-        (W, H), state = self.solver.step(problem, factors, state)
-        keep = self.mask > 0
-        return Factors(jnp.where(keep[None, :], W, 0.0), jnp.where(keep[:, None], H, 0.0)), state
-
-
-# Solvers whose iterates depend on the number of components through more than the zero
-# padded components (e.g. inner-iteration counts or step sizes computed from r): padding
-# changes their factors (measured: accelerated HALS and optax projected gradient differ by
-# 3–4% after 30 iterations), so they run the "loop" plan only.
-NOT_PADDING_EXACT = ("AcceleratedHALS", "OptaxProjectedGradient")
-
-
-def padding_exact(solver: AbstractSolver) -> bool:
-    """Whether the padded plan reproduces ``solver``'s unpadded iterates."""
-    return type(solver).__name__ not in NOT_PADDING_EXACT
-
-
-def zero_safe(solver: AbstractSolver) -> bool:
-    """True when ``solver`` keeps a zero component exactly zero by itself.
-
-    Multiplicative updates without a floor do: a zero column of W (row of H) has gradient
-    parts P = N = 0 and its update 0 · ρ stays 0 (ρ = 0 where the denominator is 0).
-    """
-    return (
-        isinstance(solver, MultiplicativeUpdate)
-        and isinstance(solver.floor, (int, float))
-        and (solver.floor == 0)
-    )
-
-
-def masked_solver(solver: AbstractSolver, mask: Array, padded: bool) -> AbstractSolver:
-    """The solver a sweep runs: ``solver`` wrapped in ``ComponentMask`` when some components
-    are padded and it does not keep zero components at zero by itself."""
-    if not padded or zero_safe(solver):
-        return solver
-    return ComponentMask(solver, mask)
-
-
 class RankSweep(eqx.Module):
-    """All fits of a rank sweep, stacked as (rank index, restart, ...).
+    """All fits of a rank sweep: a batched ``Solution`` with axes (rank index, restart, ...)
+    and its ranks.
 
     ``W``: (K, R, n, r_max) and ``H``: (K, R, r_max, m), zero beyond each rank;
     ``objective``, ``n_iter``, ``status``: (K, R); ``history``: a ``History`` with leaves
     (K, R, n_records).  ``ranks[k]`` is the rank of index k.
     """
 
-    W: Array
-    H: Array
-    objective: Array
-    n_iter: Array
-    status: Array
-    history: History
+    solution: Solution
     ranks: tuple[int, ...] = eqx.field(static=True)
     plan: str = eqx.field(static=True)
+
+    W = property(lambda self: self.solution.W)
+    H = property(lambda self: self.solution.H)
+    objective = property(lambda self: self.solution.objective)
+    n_iter = property(lambda self: self.solution.n_iter)
+    status = property(lambda self: self.solution.status)
+    history = property(lambda self: self.solution.history)
 
     def index(self, rank: int) -> int:
         """Position of ``rank`` in ``ranks``."""
@@ -137,15 +86,8 @@ class RankSweep(eqx.Module):
     def restarts(self, rank: int) -> Solution:
         """Every restart at ``rank`` as a batched ``Solution``: W (R, n, r), H (R, r, m)."""
         k = self.index(rank)
-        hist = jax.tree_util.tree_map(lambda x: x[k], self.history)
-        return Solution(
-            W=self.W[k, :, :, :rank],
-            H=self.H[k, :, :rank, :],
-            objective=self.objective[k],
-            n_iter=self.n_iter[k],
-            status=self.status[k],
-            history=hist,
-        )
+        sol = jax.tree_util.tree_map(lambda x: x[k], self.solution)
+        return eqx.tree_at(lambda s: (s.W, s.H), sol, (sol.W[..., :rank], sol.H[..., :rank, :]))
 
     def best(self, rank: int) -> Solution:
         """The restart with the smallest objective at ``rank`` (``restart_objectives`` set)."""
@@ -172,12 +114,10 @@ def check_ranks(ranks, shape: tuple[int, int], init) -> tuple[int, ...]:
     ranks = tuple(ranks)
     if not ranks:
         raise ValueError("ranks is empty: give at least one rank, e.g. ranks=range(2, 11)")
-    for r in ranks:
-        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 1:
-            raise ValueError(f"every rank must be an integer ≥ 1, got {r!r} in {ranks}")
+    ranks = tuple(check_rank(r) for r in ranks)
     if len(set(ranks)) != len(ranks):
         raise ValueError(f"ranks must be distinct, got {ranks}")
-    ranks = tuple(sorted(int(r) for r in ranks))
+    ranks = tuple(sorted(ranks))
     for r in ranks:
         check_init(init, shape, r, None)
     return ranks
@@ -185,11 +125,11 @@ def check_ranks(ranks, shape: tuple[int, int], init) -> tuple[int, ...]:
 
 def initial_factors(
     problem: Problem, ranks: tuple[int, ...], keys: Array, init: str, r_max: int
-) -> tuple[Array, Array, Array]:
-    """Starts of every (rank, restart) pair, zero-padded to ``r_max``.
+) -> tuple[Factors, Array]:
+    """Starts of every (rank, restart) pair, zero-padded to ``r_max``, and component masks.
 
-    Returns W0 (K·R, n, r_max), H0 (K·R, r_max, m) and the component mask (K·R, r_max),
-    ordered rank-major: pair k·R + i is restart i at ``ranks[k]``.
+    Returns Factors (K·R, n, r_max), (K·R, r_max, m) and the mask (K·R, r_max), ordered
+    rank-major: pair k·R + i is restart i at ``ranks[k]``.
     """
     Ws, Hs, masks = [], [], []
     for r in ranks:
@@ -198,101 +138,20 @@ def initial_factors(
         Hs.append(jnp.pad(H0, ((0, 0), (0, r_max - r), (0, 0))))
         mask = (jnp.arange(r_max) < r).astype(problem.dtype)
         masks.append(jnp.broadcast_to(mask, (keys.shape[0], r_max)))
-    return jnp.concatenate(Ws), jnp.concatenate(Hs), jnp.concatenate(masks)
+    return Factors(jnp.concatenate(Ws), jnp.concatenate(Hs)), jnp.concatenate(masks)
 
 
-def solve_masked(problem, solver, W0, H0, mask, *, max_iter, tol, kkt_tol, every, padded):
-    """One solve from (W0, H0) with the component ``mask`` applied (see ``masked_solver``)."""
-    return solve(
-        problem,
-        masked_solver(solver, mask, padded),
-        Factors(W0, H0),
-        max_iter=max_iter,
-        tol=tol,
-        kkt_tol=kkt_tol,
-        every=every,
-    )
-
-
-def solve_pairs(
-    problem: Problem,
-    solver: AbstractSolver,
-    W0: Array,
-    H0: Array,
-    mask: Array,
-    *,
-    max_iter: int,
-    tol,
-    kkt_tol,
-    every: int,
-    batch_size: int | None,
-    padded: bool = True,
-) -> Solution:
-    """One masked solve per pair (leading axis of W0, H0, mask); a batched ``Solution``."""
-
-    def one(args):
-        W, H, m = args
-        opts = dict(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every, padded=padded)
-        return solve_masked(problem, solver, W, H, m, **opts)
-
-    return map_batched(one, (W0, H0, mask), batch_size)
+def _by_rank(sol: Solution, K: int, R: int) -> Solution:
+    return jax.tree_util.tree_map(lambda x: x.reshape((K, R) + x.shape[1:]), sol)
 
 
 @eqx.filter_jit
-def _sweep_program(
-    problem: Problem,
-    solver: AbstractSolver,
-    ranks: tuple[int, ...],
-    keys: Array,
-    init: str,
-    *,
-    max_iter: int,
-    tol,
-    kkt_tol,
-    every: int,
-    batch_size: int | None,
-) -> Solution:
+def _sweep_program(problem, solver, ranks, keys, init, budget, batch_size) -> Solution:
     """All (rank, restart) pairs of ``ranks``, padded to max(ranks), in one program."""
-    W0, H0, mask = initial_factors(problem, ranks, keys, init, max(ranks))
-    sol = solve_pairs(
-        problem,
-        solver,
-        W0,
-        H0,
-        mask,
-        max_iter=max_iter,
-        tol=tol,
-        kkt_tol=kkt_tol,
-        every=every,
-        batch_size=batch_size,
-        padded=len(ranks) > 1,
-    )
-    K, R = len(ranks), keys.shape[0]
-    arrays, static = eqx.partition(sol, eqx.is_array)
-    arrays = jax.tree_util.tree_map(lambda x: x.reshape((K, R) + x.shape[1:]), arrays)
-    return eqx.combine(arrays, static)
-
-
-_starts = eqx.filter_jit(initial_factors)
-
-
-_solve_one = eqx.filter_jit(solve_masked)
-
-
-def _serial(problem, solver, ranks, keys, init, *, batch_size, **opts) -> Solution:
-    """Every pair as its own call of one compiled single solve, stacked as (K, R, ...)."""
-    W0, H0, mask = _starts(problem, ranks, keys, init, max(ranks))
-    sols = [
-        _solve_one(problem, solver, W0[p], H0[p], mask[p], padded=len(ranks) > 1, **opts)
-        for p in range(W0.shape[0])
-    ]
-    arrays = [eqx.partition(s, eqx.is_array)[0] for s in sols]
-    static = eqx.partition(sols[0], eqx.is_array)[1]
-    K, R = len(ranks), keys.shape[0]
-    stacked = jax.tree_util.tree_map(
-        lambda *xs: jnp.stack(xs).reshape((K, R) + xs[0].shape), *arrays
-    )
-    return eqx.combine(stacked, static)
+    starts, masks = initial_factors(problem, ranks, keys, init, max(ranks))
+    padded = masks if len(ranks) > 1 else None
+    sol = solve_batch(problem, solver, starts, budget, masks=padded, batch_size=batch_size)
+    return _by_rank(sol, len(ranks), keys.shape[0])
 
 
 def _pad_rank(sol: Solution, r_max: int) -> Solution:
@@ -307,56 +166,42 @@ def sweep_problem(
     solver: AbstractSolver,
     ranks: tuple[int, ...],
     keys: Array,
+    budget: Budget,
     *,
     init: str = "random",
-    max_iter: int = 200,
-    tol=1e-4,
-    kkt_tol=0.0,
-    every: int = 10,
     plan: str = "auto",
     batch_size="auto",
 ) -> RankSweep:
     """``rank_sweep`` on a built ``Problem`` with explicit restart keys (no validation of V)."""
     auto_plan, auto_batch = default_plan()
+    exact = type(solver).padding_exact
     if plan == "auto":
-        plan = auto_plan if padding_exact(solver) else "loop"
-    elif plan == "padded" and not padding_exact(solver):
+        plan = auto_plan if exact else "loop"
+    elif plan == "padded" and not exact:
         raise ValueError(
-            f"{type(solver).__name__} depends on the rank beyond its zero padded components, so "
+            f"solver {solver.name!r} depends on the rank beyond its zero padded components, so "
             "the padded plan would change its factors: use plan='loop' (or 'auto')"
         )
     if batch_size == "auto":
         batch_size = auto_batch
-    tol = jnp.asarray(tol, problem.dtype)
-    kkt_tol = jnp.asarray(kkt_tol, problem.dtype)
-    opts = dict(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every, batch_size=batch_size)
-    program = _serial if batch_size == "serial" else _sweep_program
+    elif batch_size == "serial":
+        batch_size = 1
     if plan == "padded":
-        sol = program(problem, solver, ranks, keys, init, **opts)
+        sol = _sweep_program(problem, solver, ranks, keys, init, budget, batch_size)
     else:
         r_max = max(ranks)
         per_rank = [
             _pad_rank(
                 jax.tree_util.tree_map(
-                    lambda x: x[0], program(problem, solver, (r,), keys, init, **opts)
+                    lambda x: x[0],
+                    _sweep_program(problem, solver, (r,), keys, init, budget, batch_size),
                 ),
                 r_max,
             )
             for r in ranks
         ]
-        arrays = [eqx.partition(s, eqx.is_array)[0] for s in per_rank]
-        static = eqx.partition(per_rank[0], eqx.is_array)[1]
-        sol = eqx.combine(jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *arrays), static)
-    return RankSweep(
-        W=sol.W,
-        H=sol.H,
-        objective=sol.objective,
-        n_iter=sol.n_iter,
-        status=sol.status,
-        history=sol.history,
-        ranks=ranks,
-        plan=plan,
-    )
+        sol = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *per_rank)
+    return RankSweep(solution=sol, ranks=ranks, plan=plan)
 
 
 def check_plan(plan, batch_size) -> None:
@@ -388,7 +233,7 @@ def rank_sweep(
     l2_W: float = 0.0,
     l2_H: float = 0.0,
     weights=None,
-    every: int = 10,
+    every: int = DEFAULT_EVERY,
     plan: str = "auto",
     batch_size="auto",
 ) -> RankSweep:
@@ -403,10 +248,8 @@ def rank_sweep(
         V: data, n×m, ≥ 0 (NaN allowed where ``weights`` is 0).
         ranks: distinct integers ≥ 1 (sorted in the result).
         n_restarts: starts per rank.
-        beta, solver, init, max_iter, tol, kkt_tol, key, l1_*, l2_*, weights: as ``jnmf.nmf``;
-            ``init`` must be an initializer name.
-        every: evaluate the objective and stopping rules every ``every`` iterations
-            (10 by default, as scikit-learn; the history has ⌈max_iter/every⌉ entries).
+        beta, solver, init, max_iter, tol, kkt_tol, key, l1_*, l2_*, weights, every: as
+            ``jnmf.nmf``; ``init`` must be an initializer name.
         plan: "padded" (one program over all pairs, ranks padded to max(ranks) with a
             component mask), "loop" (one program per rank, restarts batched) or "auto"
             (padded on GPU/TPU, loop on CPU).  Both give the same factors.
@@ -424,26 +267,20 @@ def rank_sweep(
             f"nndsvdar), got {type(init).__name__}; fit a fixed start with jnmf.nmf"
         )
     ranks = check_ranks(ranks, problem.shape, init)
-    if isinstance(n_restarts, bool) or not isinstance(n_restarts, int) or n_restarts < 1:
-        raise ValueError(f"n_restarts must be an integer ≥ 1, got {n_restarts!r}")
-    if not (tol >= 0 and kkt_tol >= 0):
-        raise ValueError(f"tol and kkt_tol must be ≥ 0, got tol={tol}, kkt_tol={kkt_tol}")
+    n_restarts = check_positive_int("n_restarts", n_restarts)
+    budget = Budget(
+        max_iter=check_positive_int("max_iter", max_iter),
+        tol=check_nonneg_scalar("tol", tol),
+        kkt_tol=check_nonneg_scalar("kkt_tol", kkt_tol),
+        every=check_positive_int("every", every),
+    )
     solver_obj = get_solver(solver)
     solver_obj.check(problem)
+    check_scale(problem)
     keys = restart_keys(key, n_restarts)
     return sweep_problem(
-        problem,
-        solver_obj,
-        ranks,
-        keys,
-        init=init,
-        max_iter=max_iter,
-        tol=tol,
-        kkt_tol=kkt_tol,
-        every=every,
-        plan=plan,
-        batch_size=batch_size,
+        problem, solver_obj, ranks, keys, budget, init=init, plan=plan, batch_size=batch_size
     )
 
 
-__all__ = ["ComponentMask", "RankSweep", "rank_sweep", "sweep_problem"]
+__all__ = ["RankSweep", "rank_sweep", "sweep_problem"]

@@ -16,17 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jnmf.batch import map_batched, restart_keys
+from jnmf.batch import restart_keys, solve_batch
+from jnmf.checks import check_positive_int
 from jnmf.problem import Factors, Problem, make_problem
-from jnmf.solve import solve
+from jnmf.solve import Budget, check_scale
 from jnmf.solvers import AbstractSolver, get_solver
-from jnmf.sweep import (
-    check_plan,
-    check_ranks,
-    default_plan,
-    initial_factors,
-    masked_solver,
-)
+from jnmf.sweep import check_plan, check_ranks, default_plan, initial_factors
 
 
 class ImputationCV(NamedTuple):
@@ -57,18 +52,6 @@ def holdout_masks(key, shape: tuple[int, int], n_folds: int, fraction: float, ob
     return masks
 
 
-def _with_weights(problem: Problem, weights: Array) -> Problem:
-    return Problem(
-        V=problem.V,
-        divergence=problem.divergence,
-        l1_W=problem.l1_W,
-        l1_H=problem.l1_H,
-        l2_W=problem.l2_W,
-        l2_H=problem.l2_H,
-        weights=weights,
-    )
-
-
 @eqx.filter_jit
 def _cv_program(
     problem: Problem,
@@ -77,46 +60,42 @@ def _cv_program(
     keys: Array,
     init: str,
     holdout: Array,
-    *,
-    max_iter: int,
-    tol,
-    kkt_tol,
-    every: int,
+    budget: Budget,
     batch_size: int | None,
 ):
+    """Every (fold, rank, restart) fit as one ``solve_batch`` (folds as a batch of weights)."""
     base = jnp.ones(problem.shape, problem.dtype) if problem.weights is None else problem.weights
     fold_w = jnp.where(holdout, 0.0, base)
     F, K, R, r_max = holdout.shape[0], len(ranks), keys.shape[0], max(ranks)
 
     def starts(w):
-        return initial_factors(_with_weights(problem, w), ranks, keys, init, r_max)
+        return initial_factors(problem.replace(weights=w), ranks, keys, init, r_max)
 
-    W0, H0, mask = jax.vmap(starts)(fold_w)
+    (W0, H0), mask = jax.vmap(starts)(fold_w)
     P = K * R
     W0, H0, mask = (x.reshape((F * P,) + x.shape[2:]) for x in (W0, H0, mask))
-    fold = jnp.repeat(jnp.arange(F), P)
+    weights = jnp.repeat(fold_w, P, axis=0)
+    sol = solve_batch(
+        problem.replace(weights=base),
+        solver,
+        Factors(W0, H0),
+        budget,
+        masks=mask if K > 1 else None,
+        weights=weights,
+        batch_size=batch_size,
+    )
+    held = (jnp.repeat(holdout, P, axis=0)) & (base > 0)
+    n_train = jnp.maximum(jnp.sum(weights > 0, axis=(1, 2)), 1)
 
-    def one(args):
-        W, H, m, f = args
-        sol = solve(
-            _with_weights(problem, fold_w[f]),
-            masked_solver(solver, m, len(ranks) > 1),
-            Factors(W, H),
-            max_iter=max_iter,
-            tol=tol,
-            kkt_tol=kkt_tol,
-            every=every,
-        )
-        WH = sol.W @ sol.H
-        held = holdout[f] & (base > 0)
+    def held_error(W, H, held):
+        WH = W @ H
         x = jnp.where(held, problem.data(), WH)
         d = problem.divergence.elementwise(x, WH)
-        err = jnp.sum(jnp.where(held, base * d, 0.0)) / jnp.maximum(jnp.sum(held), 1)
-        n_train = jnp.maximum(jnp.sum(fold_w[f] > 0), 1)
-        return sol.objective / n_train, err
+        return jnp.sum(jnp.where(held, base * d, 0.0)) / jnp.maximum(jnp.sum(held), 1)
 
-    train, err = map_batched(one, (W0, H0, mask, fold), batch_size)
-    train, err = train.reshape(F, K, R), err.reshape(F, K, R)
+    err = jax.lax.map(lambda a: held_error(*a), (sol.W, sol.H, held))
+    train = (sol.objective / n_train).reshape(F, K, R)
+    err = err.reshape(F, K, R)
     pick = jnp.argmin(jnp.where(jnp.isnan(train), jnp.inf, train), axis=-1)
     take = lambda x: jnp.take_along_axis(x, pick[..., None], axis=-1)[..., 0]  # noqa: E731
     return take(train), take(err)
@@ -174,19 +153,9 @@ def imputation_cv(
     masks = holdout_masks(fold_key, problem.shape, n_folds, fraction, observed)
     if not bool(jnp.all(jnp.any(masks, axis=(1, 2)))):
         raise ValueError(f"fraction={fraction} holds out no entry in some fold: raise it")
-    train, err = _cv_program(
-        problem,
-        solver_obj,
-        ranks,
-        keys,
-        init,
-        masks,
-        max_iter=max_iter,
-        tol=jnp.asarray(tol, problem.dtype),
-        kkt_tol=jnp.asarray(0.0, problem.dtype),
-        every=every,
-        batch_size=batch_size,
-    )
+    budget = Budget(max_iter=check_positive_int("max_iter", max_iter), tol=tol, every=every)
+    check_scale(problem)
+    train, err = _cv_program(problem, solver_obj, ranks, keys, init, masks, budget, batch_size)
     err = np.asarray(err)
     mean = np.where(np.isfinite(err), err, np.inf).mean(axis=0)
     return ImputationCV(

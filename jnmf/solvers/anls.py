@@ -5,7 +5,7 @@ convex quadratic program per column j,
 
     min_{x ≥ 0} ½ xᵀ G x − bᵀ x,    G = WᵀW + l2_H I,  b = (WᵀV)_j − l1_H,
 
-(G, WᵀV from ``gram_products``, the Frobenius gradient parts).  Its KKT conditions are
+(``optimality.penalized_gram``).  Its KKT conditions are
 y = Gx − b, x ≥ 0, y ≥ 0, xᵀy = 0.  Block principal pivoting keeps a passive set F, solves
 G_FF x_F = b_F with x = 0 off F, sets y = Gx − b off F (0 on F), and exchanges every
 infeasible index (x_i < 0 on F, y_i < 0 off F) in one go; when the number of infeasible
@@ -23,14 +23,16 @@ are held at x_i = 0, where the objective is flat or increasing.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jnmf.problem import Factors, Problem
-from jnmf.solvers.base import AbstractSolver
-from jnmf.solvers.hals import check_frobenius, gram_products
+from jnmf.optimality import penalized_gram
+from jnmf.problem import Problem
+from jnmf.solvers.base import AbstractAlternatingSolver
 
 
 def spd_solve(A: Array, b: Array) -> Array:
@@ -104,10 +106,7 @@ def nnls_bpp_column(G: Array, b: Array, x0: Array, max_pivots: int) -> Array:
 
 def anls_update_H(problem: Problem, W: Array, H: Array, max_pivots: int, block_size: int):
     """H ← argmin_{H ≥ 0} of the penalized least squares with W fixed, column by column."""
-    WtW, WtV = gram_products(problem, W)
-    r = W.shape[1]
-    G = WtW + problem.l2_H * jnp.eye(r, dtype=W.dtype)
-    B = WtV - problem.l1_H
+    G, B = penalized_gram(problem, W)
 
     def column(args):
         b, x0 = args
@@ -117,13 +116,16 @@ def anls_update_H(problem: Problem, W: Array, H: Array, max_pivots: int, block_s
     return X.T
 
 
-class ANLSBPP(AbstractSolver):
+class ANLSBPP(AbstractAlternatingSolver):
     """ANLS with block principal pivoting (Kim & Park 2011) for β = 2, L1/L2 penalties.
 
     Each step solves the W-subproblem exactly, then the H-subproblem.  ``max_pivots``
     (static) caps the pivoting iterations of one column (Murty's rule terminates long
     before in practice); ``block_size`` (static) is the number of columns solved together.
     """
+
+    betas: ClassVar = (2.0,)
+    weights: ClassVar = False
 
     max_pivots: int = eqx.field(default=100, static=True)
     block_size: int = eqx.field(default=512, static=True)
@@ -132,15 +134,5 @@ class ANLSBPP(AbstractSolver):
         if self.max_pivots < 1 or self.block_size < 1:
             raise ValueError("max_pivots and block_size must be ≥ 1")
 
-    def check(self, problem: Problem) -> None:
-        check_frobenius(problem, "anls-bpp")
-
-    def init(self, problem: Problem, factors: Factors) -> None:
-        return None
-
-    def step(self, problem: Problem, factors: Factors, state: None) -> tuple[Factors, None]:
-        W, H = factors
-        args = (self.max_pivots, self.block_size)
-        W = anls_update_H(problem.transpose(), H.T, W.T, *args).T
-        H = anls_update_H(problem, W, H, *args)
-        return Factors(W, H), state
+    def update_block(self, problem: Problem, W: Array, H: Array, state, model):
+        return anls_update_H(problem, W, H, self.max_pivots, self.block_size), state, None

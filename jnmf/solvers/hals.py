@@ -30,44 +30,16 @@ step, so the objective never increases in either solver.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jnmf.optimality import gradient_parts_H
-from jnmf.problem import Factors, Problem
-from jnmf.solvers.base import AbstractSolver
-
-
-def check_frobenius(problem: Problem, name: str, weights_ok: bool = False) -> None:
-    """Raise ``ValueError`` unless β is the Python number 2 (and, unless ``weights_ok``,
-    the problem has no entry weights)."""
-    beta = problem.beta
-    if not isinstance(beta, float):
-        raise ValueError(
-            f"solver {name!r} needs β = 2 given as a Python number, got a traced β; "
-            "use solver='mu', which handles every β, traced or not"
-        )
-    if beta != 2.0:
-        raise ValueError(
-            f"solver {name!r} handles only the Frobenius objective (β = 2), got β = {beta:g}; "
-            "use solver='mu' (every β) or 'kl-cd' (β = 1) where it is available"
-        )
-    if problem.weights is not None and not weights_ok:
-        raise ValueError(
-            f"solver {name!r} does not support entry weights; use solver='hals' or 'mu'"
-        )
-
-
-def gram_products(problem: Problem, W: Array) -> tuple[Array, Array]:
-    """(WᵀW, WᵀV), r×r and r×m, for β = 2 without weights.
-
-    ∇_H D = WᵀW H − WᵀV is linear in H, so these are ``gradient_parts_H`` at H = I_r.
-    """
-    eye = jnp.eye(W.shape[1], dtype=W.dtype)
-    return gradient_parts_H(problem, W, eye)
+from jnmf.optimality import gram_products
+from jnmf.problem import Problem
+from jnmf.solvers.base import AbstractAlternatingSolver
 
 
 def _coordinate_minimizer(x: Array, grad: Array, hess: Array) -> Array:
@@ -90,7 +62,9 @@ def hals_sweep(G: Array, B: Array, H: Array, l1: Array, l2: Array) -> Array:
 
 
 def hals_update_H(problem: Problem, W: Array, H: Array) -> Array:
-    """One fast-HALS sweep over the rows of H with W fixed (no weights)."""
+    """One fast-HALS sweep over the rows of H with W fixed."""
+    if problem.weights is not None:
+        return weighted_hals_update_H(problem, W, H)
     G, B = gram_products(problem, W)
     return hals_sweep(G, B, H, problem.l1_H, problem.l2_H)
 
@@ -117,7 +91,7 @@ def weighted_hals_update_H(problem: Problem, W: Array, H: Array) -> Array:
     return H
 
 
-class HALS(AbstractSolver):
+class HALS(AbstractAlternatingSolver):
     """Fast HALS (Cichocki & Phan 2009) for β = 2 with L1/L2 penalties and entry weights.
 
     Each step sweeps the columns of W, then the rows of H (scikit-learn's ``cd`` order).
@@ -125,18 +99,10 @@ class HALS(AbstractSolver):
     weights each component costs O(nm), a step O(nmr) with a larger constant.
     """
 
-    def check(self, problem: Problem) -> None:
-        check_frobenius(problem, "hals", weights_ok=True)
+    betas: ClassVar = (2.0,)
 
-    def init(self, problem: Problem, factors: Factors) -> None:
-        return None
-
-    def step(self, problem: Problem, factors: Factors, state: None) -> tuple[Factors, None]:
-        W, H = factors
-        update = hals_update_H if problem.weights is None else weighted_hals_update_H
-        W = update(problem.transpose(), H.T, W.T).T
-        H = update(problem, W, H)
-        return Factors(W, H), state
+    def update_block(self, problem: Problem, W: Array, H: Array, state, model):
+        return hals_update_H(problem, W, H), state, None
 
 
 def inner_cap(alpha: float, n: int, m: int, r: int) -> int:
@@ -173,13 +139,18 @@ def accelerated_update_H(
     return H
 
 
-class AcceleratedHALS(AbstractSolver):
+class AcceleratedHALS(AbstractAlternatingSolver):
     """Accelerated HALS (Gillis & Glineur 2012) for β = 2 with L1/L2 penalties.
 
     ``alpha`` sets the inner cap ⌊1 + α ρ⌋ (static; ρ from the shapes, see the module
     docstring), ``delta`` the early stop ‖X_{l+1} − X_l‖ ≤ δ‖X_1 − X_0‖; ``max_inner``
-    (static) optionally lowers the cap.
+    (static) optionally lowers the cap.  The cap depends on the rank, so zero-padded
+    components change the iterates (``padding_exact = False``).
     """
+
+    betas: ClassVar = (2.0,)
+    weights: ClassVar = False
+    padding_exact: ClassVar = False
 
     alpha: float = eqx.field(default=0.5, static=True)
     delta: float = 0.1
@@ -191,15 +162,6 @@ class AcceleratedHALS(AbstractSolver):
         if self.max_inner is not None and self.max_inner < 1:
             raise ValueError(f"max_inner must be ≥ 1 or None, got {self.max_inner}")
 
-    def check(self, problem: Problem) -> None:
-        check_frobenius(problem, "accelerated-hals")
-
-    def init(self, problem: Problem, factors: Factors) -> None:
-        return None
-
-    def step(self, problem: Problem, factors: Factors, state: None) -> tuple[Factors, None]:
-        W, H = factors
-        args = (self.alpha, self.delta, self.max_inner)
-        W = accelerated_update_H(problem.transpose(), H.T, W.T, *args).T
-        H = accelerated_update_H(problem, W, H, *args)
-        return Factors(W, H), state
+    def update_block(self, problem: Problem, W: Array, H: Array, state, model):
+        H = accelerated_update_H(problem, W, H, self.alpha, self.delta, self.max_inner)
+        return H, state, None

@@ -30,6 +30,7 @@ search, after which the factor is left as it is for that step.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -191,21 +192,11 @@ class SparseHoyer(AbstractSolver):
         _check_target(self.sparseness_W, "sparseness_W")
         _check_target(self.sparseness_H, "sparseness_H")
 
-    def check(self, problem: Problem) -> None:
-        beta = problem.beta
-        if not (isinstance(beta, float) and beta == 2.0):
-            raise ValueError(
-                f"solver 'sparse-hoyer' minimizes the Frobenius loss only (beta=2), got "
-                f"beta={beta!r}; use 'mu', 'projected-gradient' or 'kl-cd' (beta=1) otherwise"
-            )
-        for name in ("l1_W", "l1_H", "l2_W", "l2_H"):
-            value = getattr(problem, name)
-            if not isinstance(value, jax.core.Tracer) and float(value) != 0.0:
-                raise ValueError(
-                    f"solver 'sparse-hoyer' takes no penalties ({name}={float(value)}): its "
-                    "sparseness constraints replace them; use 'mu' or 'projected-gradient' "
-                    "for penalized NMF"
-                )
+    betas: ClassVar = (2.0,)
+    penalties: ClassVar = False
+    monotone: ClassVar = False  # the first step moves the start onto the constraint set
+
+    def check_problem(self, problem: Problem) -> None:
         n, m = problem.shape
         if self.sparseness_W is not None and n < 2:
             raise ValueError("sparseness_W needs V with at least 2 rows")

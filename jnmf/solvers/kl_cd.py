@@ -38,13 +38,16 @@ Vᵀ ≈ Hᵀ Wᵀ, before H (scikit-learn's order).  Y = WH is formed afresh on
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jnmf.problem import Factors, Problem
-from jnmf.solvers.base import AbstractSolver
+from jnmf.optimality import kl_curvature
+from jnmf.problem import Problem
+from jnmf.solvers.base import AbstractAlternatingSolver
 
 SAFE_FRACTION = 0.25  # c₀ ≤ 1 − 1/√2: removing at most this fraction of h decreases f
 
@@ -66,10 +69,8 @@ def _sweep_H(problem: Problem, W: Array, H: Array, Y: Array, newton_steps: int):
             h, Y = c
             _, neg = div.derivative_parts(X, Y)
             if M is not None:
-                neg = M * neg
-            inside = Y > 0
-            curv = neg / jnp.where(inside, Y, 1.0)
-            curv = jnp.where(inside, curv, jnp.where(neg != 0, jnp.inf, 0.0))
+                neg = jnp.where(M > 0, M * neg, 0.0)
+            curv = kl_curvature(neg, Y)
             parts = [neg, curv] if M is None else [neg, curv, M]
             sums = jnp.einsum("kn,knm->km", ww, jnp.stack(parts))
             N, S = sums[0], sums[1]
@@ -91,13 +92,16 @@ def _sweep_H(problem: Problem, W: Array, H: Array, Y: Array, newton_steps: int):
     return jax.lax.fori_loop(0, H.shape[0], row, (H, Y))
 
 
-class KLCoordinateDescent(AbstractSolver):
+class KLCoordinateDescent(AbstractAlternatingSolver):
     """Hsieh & Dhillon's cyclic coordinate descent with Newton steps, for β = 1 only.
 
     Supports L1/L2 penalties and entry weights.  Each step sweeps the columns of W, then the
     rows of H, ``newton_steps`` safeguarded projected Newton steps per coordinate (module
-    docstring); the objective never increases.
+    docstring); the objective never increases.  Y = WH is formed once per step and kept up to
+    date through both sweeps (passed between the half-steps as the base's ``model``).
     """
+
+    betas: ClassVar = (1.0,)
 
     newton_steps: int = eqx.field(default=1, static=True)
 
@@ -105,22 +109,7 @@ class KLCoordinateDescent(AbstractSolver):
         if self.newton_steps < 1:
             raise ValueError(f"newton_steps must be ≥ 1, got {self.newton_steps}")
 
-    def check(self, problem: Problem) -> None:
-        beta = problem.beta
-        if not (isinstance(beta, float) and beta == 1.0):
-            raise ValueError(
-                f"solver 'kl-cd' handles only the generalized KL divergence (beta=1, given as a "
-                f"Python number), got beta={beta!r}; use solver='mu' or 'projected-gradient' "
-                "for other beta"
-            )
-
-    def init(self, problem: Problem, factors: Factors) -> None:
-        return None
-
-    def step(self, problem: Problem, factors: Factors, state: None) -> tuple[Factors, None]:
-        W, H = factors
-        Y = W @ H
-        Wt, Yt = _sweep_H(problem.transpose(), H.T, W.T, Y.T, self.newton_steps)
-        W = Wt.T
-        H, _ = _sweep_H(problem, W, H, Yt.T, self.newton_steps)
-        return Factors(W, H), state
+    def update_block(self, problem: Problem, W: Array, H: Array, state, model):
+        Y = W @ H if model is None else model
+        H, Y = _sweep_H(problem, W, H, Y, self.newton_steps)
+        return H, state, Y

@@ -27,11 +27,14 @@ is accepted almost everywhere and needs far fewer iterations than MU.  Each step
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax.numpy as jnp
 from jax import Array
 
-from jnmf.problem import Factors, Problem
-from jnmf.solvers.base import AbstractSolver
+from jnmf.optimality import kl_curvature
+from jnmf.problem import Problem
+from jnmf.solvers.base import AbstractAlternatingSolver
 from jnmf.solvers.mu import mm_ratio
 
 
@@ -43,12 +46,14 @@ def _update_H(problem: Problem, W: Array, H: Array, Y: Array) -> tuple[Array, Ar
     l1, l2 = problem.l1_H, problem.l2_H
     _, Q = div.derivative_parts(X, Y)
     inside = Y > 0
-    T = jnp.where(inside, Q / jnp.where(inside, Y, 1.0), jnp.where(Q != 0, jnp.inf, 0.0))
+    T = kl_curvature(Q, Y)
     if M is None:
         P = jnp.sum(W, axis=0)[:, None]
         MX = X
     else:
-        Q, T = M * Q, M * T
+        observed = M > 0
+        Q = jnp.where(observed, M * Q, 0.0)
+        T = jnp.where(observed, M * T, 0.0)
         P = W.T @ M
         MX = M * X
     N = W.T @ Q
@@ -72,28 +77,16 @@ def _update_H(problem: Problem, W: Array, H: Array, Y: Array) -> tuple[Array, Ar
     return H_new, W @ H_new
 
 
-class KLDiagonalNewton(AbstractSolver):
+class KLDiagonalNewton(AbstractAlternatingSolver):
     """Van hamme's diagonalized Newton algorithm for β = 1, monotone (module docstring).
 
-    Supports L1/L2 penalties and entry weights.  Each step updates W, then H.
+    Supports L1/L2 penalties and entry weights.  Each step updates W, then H; W H_new from
+    one half-step is the next half-step's model (the base's ``model``).
     """
 
-    def check(self, problem: Problem) -> None:
-        beta = problem.beta
-        if not (isinstance(beta, float) and beta == 1.0):
-            raise ValueError(
-                f"solver 'kl-dna' handles only the generalized KL divergence (beta=1, given as "
-                f"a Python number), got beta={beta!r}; use solver='mu' or "
-                "'projected-gradient' for other beta"
-            )
+    betas: ClassVar = (1.0,)
 
-    def init(self, problem: Problem, factors: Factors) -> None:
-        return None
-
-    def step(self, problem: Problem, factors: Factors, state: None) -> tuple[Factors, None]:
-        W, H = factors
-        Y = W @ H
-        Wt, Yt = _update_H(problem.transpose(), H.T, W.T, Y.T)
-        W = Wt.T
-        H, _ = _update_H(problem, W, H, Yt.T)
-        return Factors(W, H), state
+    def update_block(self, problem: Problem, W: Array, H: Array, state, model):
+        Y = W @ H if model is None else model
+        H, Y = _update_H(problem, W, H, Y)
+        return H, state, Y

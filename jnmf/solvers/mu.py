@@ -41,8 +41,8 @@ from jax import Array
 
 from jnmf.divergence import mm_exponent
 from jnmf.optimality import gradient_parts_H
-from jnmf.problem import Factors, Problem
-from jnmf.solvers.base import AbstractSolver
+from jnmf.problem import Problem
+from jnmf.solvers.base import AbstractAlternatingSolver
 
 SKLEARN_EPS = float(np.finfo(np.float32).eps)
 
@@ -119,7 +119,7 @@ def mm_update_H(
     return jnp.maximum(H * ratio, floor)
 
 
-class MultiplicativeUpdate(AbstractSolver):
+class MultiplicativeUpdate(AbstractAlternatingSolver):
     """Majorize-minimize multiplicative updates for any β (Lee-Seung at β = 1, 2).
 
     Each step updates W then H (scikit-learn's order).  ``update_W=False`` holds W fixed
@@ -133,8 +133,6 @@ class MultiplicativeUpdate(AbstractSolver):
 
     eps: float = SKLEARN_EPS
     floor: float = 0.0
-    update_W: bool = eqx.field(default=True, static=True)
-    update_H: bool = eqx.field(default=True, static=True)
     newton_steps: int = eqx.field(default=30, static=True)
     exponent: str = eqx.field(default="mm", static=True)
 
@@ -142,20 +140,6 @@ class MultiplicativeUpdate(AbstractSolver):
         if self.exponent not in ("mm", "heuristic"):
             raise ValueError(f"exponent must be 'mm' or 'heuristic', got {self.exponent!r}")
 
-    def check(self, problem: Problem) -> None:
-        if not (self.update_W or self.update_H):
-            raise ValueError(
-                "MultiplicativeUpdate with update_W=False and update_H=False does nothing"
-            )
-
-    def init(self, problem: Problem, factors: Factors) -> None:
-        return None
-
-    def step(self, problem: Problem, factors: Factors, state: None) -> tuple[Factors, None]:
-        W, H = factors
-        if self.update_W:
-            args = (self.eps, self.floor, self.newton_steps, self.exponent)
-            W = mm_update_H(problem.transpose(), H.T, W.T, *args).T
-        if self.update_H:
-            H = mm_update_H(problem, W, H, self.eps, self.floor, self.newton_steps, self.exponent)
-        return Factors(W, H), state
+    def update_block(self, problem: Problem, W: Array, H: Array, state, model):
+        args = (self.eps, self.floor, self.newton_steps, self.exponent)
+        return mm_update_H(problem, W, H, *args), state, None

@@ -1,8 +1,8 @@
 """NeNMF (Guan, Tao, Luo & Yuan 2012): Nesterov's optimal gradient method on each factor.
 
 With W fixed, the H-subproblem f(H) = ½‖V − WH‖² + l1_H ΣH + ½ l2_H‖H‖² has gradient
-∇f(H) = G H − B with G = WᵀW + l2_H I and B = WᵀV − l1_H (``gram_products``, the Frobenius
-gradient parts), which is L-Lipschitz with L = λ_max(G), bounded from above by ``lipschitz_bound``.
+∇f(H) = G H − B with G = WᵀW + l2_H I and B = WᵀV − l1_H (``optimality.penalized_gram``),
+which is L-Lipschitz with L = λ_max(G), bounded from above by ``lipschitz_bound``.
 The optimal gradient method (OGM) runs, from Y₀ = H₀ and α₀ = 1,
 
     H_{k+1} = max(0, Y_k − ∇f(Y_k) / L),
@@ -22,22 +22,16 @@ OGM is not a descent method: the objective usually decreases but is not guarante
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jnmf.optimality import gradients, projected_gradient
+from jnmf.optimality import gradients, penalized_gram, projected_gradient
 from jnmf.problem import Factors, Problem
-from jnmf.solvers.base import AbstractSolver
-from jnmf.solvers.hals import check_frobenius, gram_products
-
-
-class NesterovState(eqx.Module):
-    """Inner stopping tolerances ε_W, ε_H of the projected-gradient norm."""
-
-    tol_W: Array
-    tol_H: Array
+from jnmf.solvers.base import AbstractAlternatingSolver
 
 
 def lipschitz_bound(G: Array, steps: int = 20) -> Array:
@@ -60,10 +54,7 @@ def lipschitz_bound(G: Array, steps: int = 20) -> Array:
 
 def ogm_update_H(problem: Problem, W: Array, H: Array, tol: Array, max_inner: int):
     """OGM on the H-subproblem; returns the new H and the number of inner iterations."""
-    WtW, WtV = gram_products(problem, W)
-    r = W.shape[1]
-    G = WtW + problem.l2_H * jnp.eye(r, dtype=W.dtype)
-    B = WtV - problem.l1_H
+    G, B = penalized_gram(problem, W)
     L = lipschitz_bound(G)
     inv_L = jnp.where(L > 0, 1.0 / jnp.where(L > 0, L, 1.0), 0.0)
     gH = G @ H - B
@@ -91,12 +82,18 @@ def ogm_update_H(problem: Problem, W: Array, H: Array, tol: Array, max_inner: in
     return H, k
 
 
-class Nesterov(AbstractSolver):
+class Nesterov(AbstractAlternatingSolver):
     """NeNMF: alternating optimal gradient method for β = 2 with L1/L2 penalties.
 
     ``max_inner`` (static) caps the OGM iterations per subproblem; ``inner_tol`` sets the
-    starting inner tolerance relative to the initial projected-gradient norm.
+    starting inner tolerance relative to the projected-gradient norm at the start.  The state
+    of each block is its inner tolerance ε, divided by 10 when its OGM stops after ≤ 1 step.
+    OGM is not a descent method (``monotone = False``).
     """
+
+    betas: ClassVar = (2.0,)
+    weights: ClassVar = False
+    monotone: ClassVar = False
 
     max_inner: int = eqx.field(default=50, static=True)
     inner_tol: float = 1e-3
@@ -105,24 +102,12 @@ class Nesterov(AbstractSolver):
         if self.max_inner < 1:
             raise ValueError(f"max_inner must be ≥ 1, got {self.max_inner}")
 
-    def check(self, problem: Problem) -> None:
-        check_frobenius(problem, "nesterov")
-
-    def init(self, problem: Problem, factors: Factors) -> NesterovState:
+    def init(self, problem: Problem, factors: Factors):
         g = gradients(problem, factors)
         pg = projected_gradient(factors.W, g.W), projected_gradient(factors.H, g.H)
         tol = self.inner_tol * jnp.sqrt(jnp.sum(pg[0] ** 2) + jnp.sum(pg[1] ** 2))
-        return NesterovState(tol_W=tol, tol_H=tol)
+        return tol, tol
 
-    def step(
-        self, problem: Problem, factors: Factors, state: NesterovState
-    ) -> tuple[Factors, NesterovState]:
-        W, H = factors
-        Wt, kW = ogm_update_H(problem.transpose(), H.T, W.T, state.tol_W, self.max_inner)
-        W = Wt.T
-        H, kH = ogm_update_H(problem, W, H, state.tol_H, self.max_inner)
-        state = NesterovState(
-            tol_W=jnp.where(kW <= 1, state.tol_W / 10, state.tol_W),
-            tol_H=jnp.where(kH <= 1, state.tol_H / 10, state.tol_H),
-        )
-        return Factors(W, H), state
+    def update_block(self, problem: Problem, W: Array, H: Array, tol, model):
+        H, k = ogm_update_H(problem, W, H, tol, self.max_inner)
+        return H, jnp.where(k <= 1, tol / 10, tol), None

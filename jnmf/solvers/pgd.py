@@ -31,7 +31,7 @@ entry weights.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import equinox as eqx
 import jax
@@ -41,13 +41,7 @@ from jax import Array
 
 from jnmf.optimality import gradient_parts_H, gradients, penalty_gradient, projected_gradient
 from jnmf.problem import Factors, Problem, penalty
-from jnmf.solvers.base import AbstractSolver
-
-
-def _is_quadratic(problem: Problem) -> bool:
-    """True when each block subproblem is an unweighted least-squares problem (Gram form)."""
-    div = problem.divergence
-    return problem.weights is None and div.is_static and div.beta == 2.0
+from jnmf.solvers.base import AbstractAlternatingSolver, AbstractSolver
 
 
 def _vdot(a: Array, b: Array) -> Array:
@@ -137,7 +131,7 @@ def _search(block: _Block, H, G, f_H, alpha, sigma, shrink, max_search, quadrati
 def _solve_block(problem, W, H, alpha, tol, solver: ProjectedGradient):
     """Projected gradient on the H-block until ‖∇^P_H f‖ ≤ tol: (H, alpha, steps taken)."""
     block = _Block(problem, W)
-    quadratic = _is_quadratic(problem)
+    quadratic = problem.is_quadratic
     G = block.gradient(H)
     f_H = jnp.zeros((), H.dtype) if quadratic else block.value(H)
 
@@ -157,11 +151,9 @@ def _solve_block(problem, W, H, alpha, tol, solver: ProjectedGradient):
     return H, alpha, steps
 
 
-class _PGState(eqx.Module):
-    alpha_W: Array
-    alpha_H: Array
-    tol_W: Array
-    tol_H: Array
+class _BlockState(eqx.Module):
+    alpha: Array
+    tol: Array
 
 
 def _initial_step(X: Array, G: Array) -> Array:
@@ -169,7 +161,7 @@ def _initial_step(X: Array, G: Array) -> Array:
     return jnp.where((nx > 0) & (ng > 0), nx / jnp.where(ng > 0, ng, 1.0), 1.0)
 
 
-class ProjectedGradient(AbstractSolver):
+class ProjectedGradient(AbstractAlternatingSolver):
     """Lin's (2007) alternating projected gradient with Armijo search, for every β.
 
     One step solves the W-block, then the H-block, each to its current tolerance (see the
@@ -191,33 +183,18 @@ class ProjectedGradient(AbstractSolver):
         if self.max_inner < 1 or self.max_search < 1:
             raise ValueError("max_inner and max_search must be ≥ 1")
 
-    def check(self, problem: Problem) -> None:
-        return None
-
-    def init(self, problem: Problem, factors: Factors) -> _PGState:
+    def init(self, problem: Problem, factors: Factors):
         G = gradients(problem, factors)
         tol = self.inner_tol * jnp.sqrt(_norm(G.W) ** 2 + _norm(G.H) ** 2)
-        return _PGState(
-            alpha_W=_initial_step(factors.W, G.W),
-            alpha_H=_initial_step(factors.H, G.H),
-            tol_W=tol,
-            tol_H=tol,
+        return (
+            _BlockState(_initial_step(factors.W, G.W), tol),
+            _BlockState(_initial_step(factors.H, G.H), tol),
         )
 
-    def step(self, problem: Problem, factors: Factors, state: _PGState):
-        W, H = factors
-        Wt, alpha_W, steps_W = _solve_block(
-            problem.transpose(), H.T, W.T, state.alpha_W, state.tol_W, self
-        )
-        W = Wt.T
-        H, alpha_H, steps_H = _solve_block(problem, W, H, state.alpha_H, state.tol_H, self)
-        state = _PGState(
-            alpha_W=alpha_W,
-            alpha_H=alpha_H,
-            tol_W=jnp.where(steps_W == 0, 0.1 * state.tol_W, state.tol_W),
-            tol_H=jnp.where(steps_H == 0, 0.1 * state.tol_H, state.tol_H),
-        )
-        return Factors(W, H), state
+    def update_block(self, problem: Problem, W: Array, H: Array, state: _BlockState, model):
+        H, alpha, steps = _solve_block(problem, W, H, state.alpha, state.tol, self)
+        tol = jnp.where(steps == 0, 0.1 * state.tol, state.tol)
+        return H, _BlockState(alpha, tol), None
 
 
 class _OptaxState(eqx.Module):
@@ -239,8 +216,8 @@ class OptaxProjectedGradient(AbstractSolver):
     alternating: bool = eqx.field(default=False, static=True)
     floor: float = 0.0
 
-    def check(self, problem: Problem) -> None:
-        return None
+    padding_exact: ClassVar = False
+    monotone: ClassVar = False
 
     def _transform(self, problem: Problem, rank: int) -> optax.GradientTransformation:
         if self.optimizer is not None:
