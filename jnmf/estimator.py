@@ -37,14 +37,16 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import warnings
 
+import equinox as eqx
 import numpy as np
 
 from jnmf.api import nmf
-from jnmf.batch import best_of, restart_keys, solve_restarts
 from jnmf.checks import as_float_array, check_nonneg_scalar, check_positive_int
 from jnmf.divergence import BetaDivergence
 from jnmf.problem import Factors, make_problem
+from jnmf.solve import Budget, Status, solve
 from jnmf.solvers import SOLVERS, MultiplicativeUpdate
 
 _SOLVER_ALIASES = {"cd": "hals"}
@@ -178,6 +180,7 @@ class NMF:
         self.n_iter_ = int(solution.n_iter)
         self.reconstruction_err_ = self._error(X, W_fit, self.components_)
         self.solution_ = solution
+        _warn_status(solution, "fit")
         return W_fit
 
     def transform(self, X) -> np.ndarray:
@@ -194,19 +197,11 @@ class NMF:
         problem = make_problem(X, self._beta(), l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H)
         H = np.asarray(H, problem.dtype)
         W0 = np.full((n_samples, rank), np.sqrt(np.mean(np.asarray(X)) / rank), problem.dtype)
-        solution = best_of(
-            solve_restarts(
-                problem,
-                MultiplicativeUpdate(update_H=False),
-                restart_keys(0, 1),
-                Factors(W0, H),
-                rank,
-                max_iter=int(self.max_iter),
-                tol=np.asarray(self.tol, problem.dtype),
-                kkt_tol=np.asarray(0.0, problem.dtype),
-                every=_CHECK_EVERY,
-            )
+        budget = Budget(max_iter=int(self.max_iter), tol=float(self.tol), every=_CHECK_EVERY)
+        solution = _transform_program(
+            problem, MultiplicativeUpdate(update_H=False), Factors(W0, H), budget
         )
+        _warn_status(solution, "transform")
         return np.asarray(solution.W)
 
     def inverse_transform(self, X) -> np.ndarray:
@@ -302,6 +297,29 @@ class NMF:
         divergence = BetaDivergence(self._beta())
         d = divergence.value(np.asarray(X), np.asarray(W) @ np.asarray(H), None)
         return float(np.sqrt(2.0 * max(float(d), 0.0)))
+
+
+_transform_program = eqx.filter_jit(solve)
+
+try:  # scikit-learn's own class when it is installed (it is not a dependency of jnmf)
+    from sklearn.exceptions import ConvergenceWarning
+except ImportError:  # pragma: no cover
+
+    class ConvergenceWarning(UserWarning):
+        """The fit stopped at max_iter before its stopping rule was met."""
+
+
+def _warn_status(solution, what: str) -> None:
+    """scikit-learn's ConvergenceWarning at max_iter; a RuntimeWarning when non-finite."""
+    if bool(solution.status == Status.MAX_ITER):
+        warnings.warn(
+            f"{what}: maximum number of iterations {int(solution.n_iter)} reached before "
+            "convergence; increase max_iter or tol",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    elif bool(solution.status == Status.NONFINITE):
+        warnings.warn(f"{what}: {solution.message}", RuntimeWarning, stacklevel=3)
 
 
 def _as_data(X):
