@@ -29,6 +29,7 @@ vmap) when the solve ends non-finite.
 from __future__ import annotations
 
 import math
+import warnings
 
 import equinox as eqx
 import jax
@@ -430,6 +431,7 @@ def _implicit_fwd(perturbed, theta, solver, budget, adjoint):
 @_implicit_solve.def_bwd
 def _implicit_bwd(sol, grad_obj, perturbed, theta, solver, budget, adjoint):
     problem, start = theta
+    jax.debug.callback(_warn_unconverged, sol.status._value)
     free = solver.free
     solution = Factors(sol.W, sol.H)
     x = tuple(xi for xi, f in zip(solution, free, strict=True) if f)
@@ -466,6 +468,17 @@ def _implicit_bwd(sol, grad_obj, perturbed, theta, solver, budget, adjoint):
         )
     )
     return prob_bar, start_bar
+
+
+def _warn_unconverged(code) -> None:
+    if np.any(np.asarray(code) != int(Status.CONVERGED._value)):
+        warnings.warn(
+            "implicit gradient through a solve that did not converge (status max_iter or "
+            "non-finite): the KKT conditions it differentiates do not hold; raise max_iter or "
+            "use adjoint=Unrolled()",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _add(a, b):

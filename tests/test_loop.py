@@ -162,3 +162,17 @@ def test_only_the_loop_module_iterates_over_solver_steps():
             continue
         if re.search(r"solver\.step\(", text):
             assert not re.search(r"while_loop|fori_loop|lax\.scan", text), path
+
+
+def test_implicit_gradient_through_an_unconverged_solve_warns(rng):
+    V, W, _ = low_rank(rng, 12, 8, 3)
+    W = jnp.asarray(W)
+
+    def loss(W, max_iter):
+        return jnp.sum(jnmf.encode(V, W, l1=0.1, max_iter=max_iter, tol=1e-12) ** 2)
+
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        jax.block_until_ready(jax.grad(loss)(W, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        jax.block_until_ready(jax.grad(lambda W: jnp.sum(jnmf.encode(V, W, l1=0.1) ** 2))(W))

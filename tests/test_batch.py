@@ -1,0 +1,28 @@
+"""The one batching layer: restart plans agree, and to what tolerance."""
+
+import numpy as np
+import pytest
+
+import jnmf
+
+from .conftest import low_rank
+
+
+@pytest.mark.parametrize(
+    "solver,beta", [("mu", 2.0), ("mu", 1.0), ("anls-bpp", 2.0), ("kl-cd", 1.0), ("optax-pg", 2.0)]
+)
+def test_batch_plans_agree(rng, solver, beta):
+    """Every plan agrees to the tolerance the module docstring states for float64 (batched
+    products may sum in another order, so only the sequential plan is reproducible bit for bit
+    run to run)."""
+    V, _, _ = low_rank(rng, 25, 20, 3, noise=0.05, offset=0.05)
+    args = dict(beta=beta, solver=solver, n_restarts=4, max_iter=100, tol=0.0, key=0)
+    seq = jnmf.nmf(V, 3, batch_size=1, **args)
+    two = jnmf.nmf(V, 3, batch_size=2, **args)
+    vec = jnmf.nmf(V, 3, batch_size=None, **args)
+    np.testing.assert_allclose(
+        np.asarray(two.restart_objectives), np.asarray(seq.restart_objectives), rtol=1e-11
+    )
+    np.testing.assert_allclose(
+        np.asarray(vec.restart_objectives), np.asarray(seq.restart_objectives), rtol=1e-11
+    )
