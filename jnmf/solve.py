@@ -60,8 +60,24 @@ class Status(eqx.Enumeration):
     RUNNING = "running"
 
 
-def _python_number(x) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+def _iterations(name):
+    def convert(value):
+        from jnmf.checks import check_positive_int
+
+        return check_positive_int(name, value)
+
+    return convert
+
+
+def _tolerance(name):
+    def convert(value):
+        """A validated tolerance as an array (so it is traced under jit, never static)."""
+        from jnmf.checks import check_nonneg_scalar
+
+        value = check_nonneg_scalar(name, value)
+        return value if isinstance(value, jax.Array) else np.asarray(float(value))
+
+    return convert
 
 
 class Budget(eqx.Module):
@@ -72,22 +88,10 @@ class Budget(eqx.Module):
     ⌈max_iter / every⌉ entries.  ``tol = 0`` and ``kkt_tol = 0`` switch those rules off.
     """
 
-    max_iter: int = eqx.field(default=200, static=True)
-    tol: float | Array = 1e-4
-    kkt_tol: float | Array = 0.0
-    every: int = eqx.field(default=DEFAULT_EVERY, static=True)
-
-    def __check_init__(self):
-        for name in ("max_iter", "every"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be an integer ≥ 1, got {value!r}")
-        for name in ("tol", "kkt_tol"):
-            value = getattr(self, name)
-            if isinstance(value, (str, bytes, bool)) or (
-                _python_number(value) and not (math.isfinite(value) and value >= 0)
-            ):
-                raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+    max_iter: int = eqx.field(default=200, static=True, converter=_iterations("max_iter"))
+    tol: Array = eqx.field(default=1e-4, converter=_tolerance("tol"))
+    kkt_tol: Array = eqx.field(default=0.0, converter=_tolerance("kkt_tol"))
+    every: int = eqx.field(default=DEFAULT_EVERY, static=True, converter=_iterations("every"))
 
     @property
     def n_records(self) -> int:

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 import jnmf
+from experiments.figures import new_figure  # noqa: F401  (shared by the studies)
 
 ORL_SHAPE = (112, 92)
 
@@ -192,14 +193,3 @@ class Section:
             upper = "" if maximum is None else f" and ≤ {maximum}"
             raise self.error(f"[study] {key}: each value must be finite, {low}{upper}; got {value}")
         return value
-
-
-def new_figure(**kwargs):
-    """A matplotlib ``Figure`` not attached to pyplot (rendered with Agg when saved)."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise RuntimeError(
-            "drawing figures needs matplotlib: pip install 'jnmf[figures]'"
-        ) from None
-    return Figure(**kwargs)
