@@ -83,6 +83,10 @@ class ComponentMask(AbstractSolver):
     def free(self) -> tuple[bool, bool]:
         return self.solver.free
 
+    @property
+    def scale_equivariant(self) -> bool:
+        return type(self.solver).scale_equivariant
+
     def check(self, problem: Problem) -> None:
         self.solver.check(problem)
 

@@ -38,7 +38,7 @@ import numpy as np
 from jax import Array
 
 from jnmf.adjoint import Implicit, Unrolled, kkt_adjoint
-from jnmf.optimality import evaluate, gradients
+from jnmf.optimality import evaluate, gradient_parts_H, gradient_parts_W, penalty_gradient
 from jnmf.problem import Factors, Problem, objective
 from jnmf.solvers.base import AbstractSolver
 
@@ -380,7 +380,7 @@ def _unrolled_loop(problem, solver, factors, budget: Budget, mode: Unrolled):
 
 def _scaled_solve(problem, solver, factors, budget, adjoint):
     """Scale V to about 1, run the loop, scale back (module docstring)."""
-    s = data_scale(problem)
+    s = data_scale(problem) if solver.scale_equivariant else jnp.ones((), problem.dtype)
     root = jnp.sqrt(s)
     scaled = scale_problem(problem, s).with_caches()
     start = Factors(factors.W / root, factors.H / root)
@@ -415,8 +415,17 @@ def _status(code: Array) -> Status:
 
 
 def _free_gradients(problem: Problem, factors: Factors, free) -> tuple:
-    g = gradients(problem, factors)
-    return tuple(gi for gi, is_free in zip(g, free, strict=True) if is_free)
+    """∇ of the free factors from the gradient parts P − N (the form whose derivatives stay
+    finite where WH = 0 with V = 0)."""
+    W, H = factors
+    out = []
+    if free[0]:
+        P, N = gradient_parts_W(problem, W, H)
+        out.append(P - N + penalty_gradient(problem.l1_W, problem.l2_W, W))
+    if free[1]:
+        P, N = gradient_parts_H(problem, W, H)
+        out.append(P - N + penalty_gradient(problem.l1_H, problem.l2_H, H))
+    return tuple(out)
 
 
 @eqx.filter_custom_vjp
@@ -462,6 +471,8 @@ def _implicit_bwd(sol, grad_obj, perturbed, theta, solver, budget, adjoint):
     if f_bar is not None:
         _, vjp_f = jax.vjp(lambda th: objective(th[0], th[1]), theta_x)
         (env,) = vjp_f(f_bar)
+        used = f_bar != 0  # an unused objective must not turn a 0·∞ into NaN
+        env = jax.tree_util.tree_map(lambda e: jnp.where(used, e, 0.0), env)
         theta_bar = jax.tree_util.tree_map(_add, theta_bar, env, is_leaf=lambda v: v is None)
     prob_bar, fixed_bar = theta_bar
     passthrough = (W_bar, H_bar)

@@ -20,3 +20,12 @@ def low_rank(rng, n, m, r, noise=0.0, offset=0.0):
     if noise:
         V = np.abs(V + noise * rng.standard_normal(V.shape))
     return V, W, H
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """Every test starts with x64 on, even after one that ran the experiment CLI (which sets
+    JAX's precision from its config)."""
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", True)

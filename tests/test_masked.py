@@ -67,7 +67,6 @@ def test_hidden_entries_recovered_to_noise_level(rng):
         weights=M,
         n_restarts=4,
         max_iter=3000,
-        every=1,
         tol=1e-9,
         every=10,
         key=1,

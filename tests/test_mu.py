@@ -30,7 +30,6 @@ def test_iterates_match_sklearn(rng, beta):
             beta_loss=beta,
             tol=0,
             max_iter=100,
-            every=1,
         )
     assert n_iter == 100
     sol = jnmf.nmf(V, 4, beta=beta, init=(W0, H0), max_iter=100, every=1, tol=0.0)
@@ -58,7 +57,6 @@ def test_penalized_iterates_match_sklearn_for_beta_ge_2(rng, beta):
             beta_loss=beta,
             tol=0,
             max_iter=50,
-            every=1,
             alpha_W=alpha,
             l1_ratio=l1_ratio,
         )

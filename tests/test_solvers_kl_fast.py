@@ -158,7 +158,7 @@ def test_kl_cd_left_steps_are_bounded(rng):
     problem = make_problem(V, 1.0)
     W0, H0 = rng.uniform(0.5, 2.0, (30, 3)), rng.uniform(0.5, 2.0, (3, 20))
     factors = Factors(jnp.asarray(W0), jnp.asarray(H0))
-    new, _ = KLCoordinateDescent().step(problem.with_transpose_cache(), factors, None)
+    new, _ = KLCoordinateDescent().step(problem.with_caches(), factors, (None, None))
     assert np.all(np.asarray(new.W) >= 0.75 * W0 - 1e-15)
     assert np.all(np.asarray(new.H) >= 0.75 * H0 - 1e-15)
     assert float(objective(problem, new)) < float(objective(problem, factors))

@@ -99,7 +99,7 @@ def encode(
     l2=0.0,
     solver: str | AbstractSolver = "mu",
     max_iter: int = 500,
-    tol=1e-7,
+    tol=1e-8,
     init=None,
     gradient: Unrolled | Implicit | None = None,
     every: int = 10,

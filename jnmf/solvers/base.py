@@ -13,7 +13,9 @@ compiled), by the rank sweep and by ``encode``:
 * ``penalties``, ``weights``: whether it handles L1/L2 penalties and entry weights;
 * ``padding_exact``: whether zero-padded extra components leave its iterates unchanged
   (a padded rank sweep then reproduces separate solves);
-* ``monotone``: whether the objective never increases (tested for every solver that says so).
+* ``monotone``: whether the objective never increases (tested for every solver that says so);
+* ``scale_equivariant``: whether its iterates on (V/s, W/√s, H/√s) are those on (V, W, H)
+  scaled, so that ``solve`` may normalize V (false for solvers with norm constraints).
 
 ``AbstractAlternatingSolver`` is the W/H alternation written once: a subclass writes the
 H-update with W fixed, ``update_block(problem, W, H, state, model)``, and W's update is the
@@ -40,6 +42,7 @@ class AbstractSolver(eqx.Module):
     weights: ClassVar[bool] = True
     padding_exact: ClassVar[bool] = True
     monotone: ClassVar[bool] = True
+    scale_equivariant: ClassVar[bool] = True
 
     @property
     def name(self) -> str:

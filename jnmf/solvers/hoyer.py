@@ -195,6 +195,7 @@ class SparseHoyer(AbstractSolver):
     betas: ClassVar = (2.0,)
     penalties: ClassVar = False
     monotone: ClassVar = False  # the first step moves the start onto the constraint set
+    scale_equivariant: ClassVar = False  # rows of H have unit norm whatever the scale of V
 
     def check_problem(self, problem: Problem) -> None:
         n, m = problem.shape
@@ -246,7 +247,9 @@ class SparseHoyer(AbstractSolver):
 
     def step(self, problem: Problem, factors: Factors, state: _HoyerState):
         W, H = factors
-        W, H = jax.lax.cond(state.count == 0, self._start, lambda W, H: (W, H), W, H)
+        W, H = jax.lax.cond(
+            state.count == 0, lambda W, H: self._start(W, H), lambda W, H: (W, H), W, H
+        )
         step_W, step_H = state.step_W, state.step_H
 
         P, N = gradient_parts_H(problem, W, H)
