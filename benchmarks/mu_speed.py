@@ -97,7 +97,7 @@ def bare_mu_calls(V, W0, H0, beta, iters) -> dict:
     @eqx.filter_jit
     def step_loop(problem, W, H):
         def body(_, factors):
-            W, H = mu.step(problem, factors, None)[0]
+            W, H = mu.step(problem, factors, mu.init(problem, factors))[0]
             return W, H
 
         return jax.lax.fori_loop(0, iters, body, (W, H))
