@@ -95,7 +95,9 @@ def kkt_adjoint(
         cg_tol = float(jnp.finfo(dtype).eps) ** (2 / 3)
     u, _ = cg(operator, b, tol=cg_tol, atol=0.0, maxiter=cg_maxiter)
     u = restrict(u)
-    _, vjp = jax.vjp(lambda th: grad_fn(x, th), theta)
+    # differentiate the array leaves only: a Python float (a static β) must stay static
+    dyn, static = eqx.partition(theta, eqx.is_array)
+    _, vjp = jax.vjp(lambda d: grad_fn(x, eqx.combine(d, static)), dyn)
     (theta_bar,) = vjp(jax.tree_util.tree_map(jnp.negative, u))
     return theta_bar
 

@@ -38,6 +38,7 @@ exactly at β ∈ {0, 1} then returns the derivative of the limit formula (zero)
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jax import Array
 
@@ -148,7 +149,8 @@ class BetaDivergence(eqx.Module):
         pos = jnp.where(y > 0, ys ** (b - 1.0), _zero_power(y, b - 1.0))
         neg = jnp.where(x > 0, x * ys ** (b - 2.0), 0.0)
         # y = 0 < x: x·0^(β−2) is +inf for β < 2, x at β = 2 and 0 for β > 2 (edge table)
-        edge = jnp.where(x > 0, _safe_pos(x) * _zero_power(y, b - 2.0), 0.0)
+        # (held constant for reverse mode: its unselected inf must never meet a zero cotangent)
+        edge = jax.lax.stop_gradient(jnp.where(x > 0, _safe_pos(x) * _zero_power(y, b - 2.0), 0.0))
         neg = jnp.where((x > 0) & (y <= 0), edge, neg)
         return pos, neg
 

@@ -374,7 +374,7 @@ def _unrolled_loop(problem, solver, factors, budget: Budget, mode: Unrolled):
         every=k,
         max_iter=max_iter,
     )
-    f_last = objective(problem, factors)
+    f_last = objective(problem, factors)  # differentiable: the objective of the iterate
     return factors, f_last, jnp.asarray(max_iter, jnp.int32), status.astype(jnp.int32), history
 
 
@@ -469,7 +469,8 @@ def _implicit_bwd(sol, grad_obj, perturbed, theta, solver, budget, adjoint):
     # the fixed factors' own cotangents (they are outputs too) and the objective's (envelope)
     f_bar = grad_obj.objective
     if f_bar is not None:
-        _, vjp_f = jax.vjp(lambda th: objective(th[0], th[1]), theta_x)
+        dyn, static = eqx.partition(theta_x, eqx.is_array)
+        _, vjp_f = jax.vjp(lambda d: objective(*eqx.combine(d, static)), dyn)
         (env,) = vjp_f(f_bar)
         used = f_bar != 0  # an unused objective must not turn a 0·∞ into NaN
         env = jax.tree_util.tree_map(lambda e: jnp.where(used, e, 0.0), env)

@@ -51,20 +51,7 @@ def complementarity_margins(V, W, H, beta, l1, l2):
     return h_min, g_min, int(jnp.sum(~support))
 
 
-@pytest.mark.parametrize(
-    "beta",
-    [
-        pytest.param(
-            1.0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="open regression of the core rework: at β = 1 the gradient in V is NaN where V > 0 (both adjoints; W, l1, l2 gradients are right); see the issue-9 closing note",
-            ),
-        ),
-        2.0,
-        3.0,
-    ],
-)
+@pytest.mark.parametrize("beta", [1.0, 2.0, 3.0])
 def test_gradients_match_finite_differences(rng, beta):
     """Both modes: d/dV, d/dW (directional), d/dl1, d/dl2 against central differences."""
     V, W = coded_problem(rng, beta)
@@ -174,10 +161,6 @@ def test_jit_vmap_grad_compose_in_any_order(rng, gradient):
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open regression of the core rework: at β = 1 the gradient in V is NaN where V > 0 (both adjoints; W, l1, l2 gradients are right); see the issue-9 closing note",
-)
 def test_gradients_finite_with_zeros_in_data(rng):
     """The ε guards and jnp.where branches of MU give finite gradients, with V_ij = 0."""
     V, W, _ = low_rank(rng, 6, 4, 2)
