@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LOAD_LIMIT = 1.0
+SETTLE_S = 0.05  # pause between timed calls (BLAS threads stop spinning), not timed
 _LOAD_TIME_CONSTANT_S = 60.0  # the kernel's 1-minute load average
 
 
@@ -264,7 +265,8 @@ def run_block(
     load_limit: float = LOAD_LIMIT,
     verbose: bool = True,
 ) -> Block:
-    """Time ``contenders`` interleaved over ``reps`` repetitions after one warm-up call each."""
+    """Time ``contenders`` interleaved over ``reps`` repetitions after one warm-up call each;
+    the order rotates from one repetition to the next."""
     names = [c.name for c in contenders]
     if len(set(names)) != len(names):
         raise ValueError(f"contender names must be unique, got {names}")
@@ -273,8 +275,13 @@ def run_block(
     load_before = MONITOR.sample()
     first = {c.name: _time_once(c) for c in contenders}
     times: dict[str, list[float]] = {c.name: [] for c in contenders}
-    for _ in range(reps):
-        for c in contenders:
+    for rep in range(reps):
+        # Rotate the order each repetition, so that no contender always runs right after
+        # the same one (a 2-thread BLAS call leaves its threads spinning for a while), and
+        # let the machine settle between calls, outside the clock.
+        shift = rep % len(contenders)
+        for c in list(contenders[shift:]) + list(contenders[:shift]):
+            time.sleep(SETTLE_S)
             times[c.name].append(_time_once(c) / c.units)
     units = {c.name: c.units for c in contenders}
     block = Block(title, times, first, units, load_before, MONITOR.sample(), load_limit)
