@@ -36,3 +36,23 @@ def test_kkt_is_zero_at_exact_factorization(rng):
     W0[0, 0] = 0.0
     ev = evaluate(problem, Factors(jnp.asarray(W0), jnp.asarray(H)))
     assert float(ev.kkt_sq) > 0
+
+
+@pytest.mark.parametrize("penalties", [{}, {"l1_W": 0.3, "l2_H": 0.2}])
+def test_kl_evaluation_shares_one_quotient_and_equals_the_general_path(rng, penalties):
+    """The fused unweighted-KL evaluation (one V / WH for objective and gradients) equals the
+    general path (divergence + residual) and jax.grad, with zeros in V and a zero row of W."""
+    from jnmf.optimality import _evaluate_direct, _evaluate_kl
+
+    V = rng.poisson(1.5, (30, 20)).astype(float)
+    W, H = rng.uniform(0.1, 1.0, (30, 4)), rng.uniform(0.1, 1.0, (4, 20))
+    W[3] = 0.0
+    V[3] = 0.0  # WH = 0 only where V = 0: finite objective
+    problem = make_problem(V, 1.0, **penalties)
+    fused, general = _evaluate_kl(problem, W, H), _evaluate_direct(problem, W, H)
+    for a, b in zip(fused, general, strict=True):
+        np.testing.assert_allclose(float(a), float(b), rtol=1e-12)
+    assert float(evaluate(problem, Factors(W, H)).objective) == float(fused.objective)
+    gW, gH = jax.grad(lambda W, H: objective(problem, Factors(W, H)), argnums=(0, 1))(W, H)
+    kkt = np.sum(np.minimum(W, gW) ** 2) + np.sum(np.minimum(H, gH) ** 2)
+    np.testing.assert_allclose(float(fused.kkt_sq), kkt, rtol=1e-10)
