@@ -50,20 +50,20 @@ from jnmf.problem import Problem
 from jnmf.solvers.base import AbstractAlternatingSolver
 
 SAFE_FRACTION = 0.25  # c₀ ≤ 1 − 1/√2: removing at most this fraction of h decreases f
+BLOCK_BYTES = 1 << 19  # one n×b block of V (and of Y) about the size of an L2 cache
 
 
-def _sweep_H(problem: Problem, W: Array, H: Array, Y: Array, newton_steps: int):
-    """One cyclic pass of Newton coordinate descent over the rows of H; returns (H, Y = WH)."""
+def _sweep_rows(problem: Problem, W: Array, H: Array, Y: Array, X, M, newton_steps: int):
+    """One cyclic pass of Newton coordinate descent over the rows of H (r×b) for the columns
+    whose data are X (n×b, weights M or None) and model Y = WH (n×b); returns (H, Y)."""
     div = problem.divergence
-    X = problem.data()
-    M = problem.weights
     l1, l2 = problem.l1_H, problem.l2_H
     sum_w = jnp.sum(W, axis=0) if M is None else None
 
     def row(k, carry):
         H, Y = carry
         w = W[:, k]
-        ww = jnp.stack([w, w * w]) if M is None else jnp.stack([w, w * w, w])
+        ww = w * w
 
         def newton(_, c):
             h, Y = c
@@ -71,10 +71,9 @@ def _sweep_H(problem: Problem, W: Array, H: Array, Y: Array, newton_steps: int):
             if M is not None:
                 neg = jnp.where(M > 0, M * neg, 0.0)
             curv = kl_curvature(neg, Y)
-            parts = [neg, curv] if M is None else [neg, curv, M]
-            sums = jnp.einsum("kn,knm->km", ww, jnp.stack(parts))
-            N, S = sums[0], sums[1]
-            P = sum_w[k] if M is None else sums[2]
+            N = w @ neg
+            S = ww @ curv
+            P = sum_w[k] if M is None else w @ M
             g = P - N + l1 + l2 * h
             s = S + l2
             # right (g ≤ 0): the Newton step; left: the Newton step, at most c₀ h
@@ -92,6 +91,45 @@ def _sweep_H(problem: Problem, W: Array, H: Array, Y: Array, newton_steps: int):
     return jax.lax.fori_loop(0, H.shape[0], row, (H, Y))
 
 
+def column_block(n: int, m: int, itemsize: int) -> int:
+    """Columns per block: about ``BLOCK_BYTES`` of one n×b array (at least 8, at most m)."""
+    return int(min(m, max(8, BLOCK_BYTES // (n * itemsize))))
+
+
+def _sweep_H(problem: Problem, W: Array, H: Array, Y: Array, newton_steps: int, block: int):
+    """One pass over the rows of H, block of ``block`` columns by block; returns (H, Y = WH).
+
+    The columns of H are independent given W, so sweeping every row on one block of columns
+    before the next gives the same iterates as sweeping each row over all columns; the
+    block's V, Y and temporaries stay in cache through the r rows.
+    """
+    X = problem.data()
+    M = problem.weights
+    m = H.shape[1]
+    b = min(block, m)
+    full = m // b
+
+    def cut(A, start, size):
+        return None if A is None else jax.lax.dynamic_slice_in_dim(A, start, size, axis=1)
+
+    def one(j, carry):
+        H, Y = carry
+        start = j * b
+        Hb, Yb = _sweep_rows(problem, W, cut(H, start, b), cut(Y, start, b), cut(X, start, b),
+                             cut(M, start, b), newton_steps)  # fmt: skip
+        H = jax.lax.dynamic_update_slice_in_dim(H, Hb, start, axis=1)
+        Y = jax.lax.dynamic_update_slice_in_dim(Y, Yb, start, axis=1)
+        return H, Y
+
+    H, Y = jax.lax.fori_loop(0, full, one, (H, Y))
+    if full * b < m:
+        t = full * b
+        tail = None if M is None else M[:, t:]
+        Ht, Yt = _sweep_rows(problem, W, H[:, t:], Y[:, t:], X[:, t:], tail, newton_steps)
+        H, Y = H.at[:, t:].set(Ht), Y.at[:, t:].set(Yt)
+    return H, Y
+
+
 class KLCoordinateDescent(AbstractAlternatingSolver):
     """Hsieh & Dhillon's cyclic coordinate descent with Newton steps, for β = 1 only.
 
@@ -104,12 +142,17 @@ class KLCoordinateDescent(AbstractAlternatingSolver):
     betas: ClassVar = (1.0,)
 
     newton_steps: int = eqx.field(default=1, static=True)
+    block: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
         if self.newton_steps < 1:
             raise ValueError(f"newton_steps must be ≥ 1, got {self.newton_steps}")
+        if self.block is not None and self.block < 1:
+            raise ValueError(f"block must be ≥ 1 or None, got {self.block}")
 
     def update_block(self, problem: Problem, W: Array, H: Array, state, model):
         Y = W @ H if model is None else model
-        H, Y = _sweep_H(problem, W, H, Y, self.newton_steps)
+        n, m = problem.shape
+        block = self.block or column_block(n, m, jnp.dtype(problem.dtype).itemsize)
+        H, Y = _sweep_H(problem, W, H, Y, self.newton_steps, block)
         return H, state, Y
