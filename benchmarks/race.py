@@ -22,9 +22,15 @@ Protocol (../shared/BENCHMARKS.md; the libraries live in race_libraries.py):
 * per iteration: jnmf MU and HALS against the XLA product floor (VHᵀ, HHᵀ, W·HHᵀ, WᵀV,
   WᵀW, WᵀW·H chained in a jitted loop), slope between k- and 3k-iteration calls.
 
-    python benchmarks/race.py                        # the full run (README gives its time)
+    python benchmarks/race.py                        # synthetic + Reuters, β = 2, 1, 0, float32
+    python benchmarks/race.py --datasets synthetic,orl,reuters,audio --dtype both
     python benchmarks/race.py --datasets kl --only kl-cd
-    python benchmarks/race.py --quick                # smoke test
+    python benchmarks/race.py --quick                # smoke test, under 3 minutes
+
+Data sets (--datasets): synthetic dense W H + noise; kl (Poisson counts, β = 1 only); ORL
+faces; Reuters counts (lda); audio (pyo drumloop magnitude spectrogram, β = 1 and 0).  At
+β = 0 a data set with zeros gets 1e-6·max V added (Itakura-Saito needs V > 0), as the audio
+study does; the label says so.
 """
 
 from __future__ import annotations
@@ -93,11 +99,11 @@ def paired_ratio(base_traces, hits, target):
     return (float(np.median(ratios)) if ratios else None), bound
 
 
-def race(label, V, r, beta, args, ref_solver, ref_iters, budget):
-    dtype = np.float32 if args.dtype == "float32" else np.float64
+def race(label, V, r, beta, dtype_name, args, ref_solver, ref_iters, budget):
+    dtype = np.float32 if dtype_name == "float32" else np.float64
     err = libs.error_fn(V, beta)
     W0, H0 = libs.start(V, r, args.seed)
-    print(f"\n## {label}: V {V.shape[0]}×{V.shape[1]}, rank {r}, β = {beta:g}, {args.dtype}")
+    print(f"\n## {label}: V {V.shape[0]}×{V.shape[1]}, rank {r}, β = {beta:g}, {dtype_name}")
     load_before = harness.MONITOR.sample()
     t0 = time.perf_counter()
     ref = jnmf.nmf(
@@ -159,9 +165,9 @@ def race(label, V, r, beta, args, ref_solver, ref_iters, budget):
     return reliable
 
 
-def per_iteration(V, r, args):
+def per_iteration(V, r, dtype_name, args):
     """ms per iteration of jnmf MU and HALS and of the XLA product floor (slope 3k vs k)."""
-    dtype = np.float32 if args.dtype == "float32" else np.float64
+    dtype = np.float32 if dtype_name == "float32" else np.float64
     W0, H0 = libs.start(V, r, args.seed)
     Vj = jnp.asarray(V, dtype)
     problem = jnmf.make_problem(Vj, 2.0)
@@ -190,7 +196,7 @@ def per_iteration(V, r, args):
     for k in (k1, k2):
         contenders.append(Contender(f"floor {k}", floor_call(k)))
         contenders += [Contender(f"{name} {k}", solver_call(name, k)) for name in ("mu", "hals")]
-    title = f"per-iteration time, V {V.shape[0]}×{V.shape[1]}, rank {r}, {args.dtype}"
+    title = f"per-iteration time, V {V.shape[0]}×{V.shape[1]}, rank {r}, {dtype_name}"
     block = run_block(title, contenders, args.reps, args.load_limit)
     slope = {
         name: [(b - a) / (k2 - k1) for a, b in zip(block.times[f"{name} {k1}"],
@@ -211,6 +217,27 @@ def per_iteration(V, r, args):
     return block.reliable
 
 
+REFERENCE = {2.0: "accelerated-hals", 1.0: "kl-dna", 0.0: "mu"}  # the long float64 run
+ONLY_BETAS = {"kl": (1.0,), "audio": (1.0, 0.0)}  # data sets raced at some β only
+
+
+def load(name, args):
+    """(label, V, rank) of a data set named in --datasets."""
+    if name == "synthetic":
+        V = libs.synthetic(args.n, args.m, args.rank, args.noise, args.seed)
+        return "synthetic dense", V, args.rank
+    if name == "kl":
+        V = libs.poisson_counts(args.kl_n, args.kl_m, args.kl_rank, args.seed)
+        return "Poisson counts", V, args.kl_rank
+    if name == "orl":
+        return "ORL faces", libs.orl_faces(), args.orl_rank
+    if name == "reuters":
+        return "Reuters counts (lda)", libs.reuters(), args.reuters_rank
+    if name == "audio":
+        return "audio spectrogram (pyo drumloop)", libs.audio(), args.audio_rank
+    raise SystemExit(f"unknown data set {name!r}: use synthetic, kl, orl, reuters, audio")
+
+
 def main():
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -223,71 +250,59 @@ def main():
     ap.add_argument("--kl-m", type=int, default=500)
     ap.add_argument("--kl-rank", type=int, default=10)
     ap.add_argument("--orl-rank", type=int, default=49)
-    ap.add_argument("--datasets", type=harness.csv_list(str), default=["synthetic", "kl"],
-                    help="synthetic, orl, kl (orl is large: see README)")  # fmt: skip
+    ap.add_argument("--reuters-rank", type=int, default=20)
+    ap.add_argument("--audio-rank", type=int, default=10)
+    ap.add_argument("--datasets", type=harness.csv_list(str), default=["synthetic", "reuters"],
+                    help="synthetic, kl, orl, reuters, audio (orl is large)")  # fmt: skip
+    ap.add_argument("--betas", type=harness.csv_list(float), default=[2.0, 1.0, 0.0],
+                    help="β values raced on every data set (kl: 1; audio: 1, 0)")  # fmt: skip
     ap.add_argument("--only", nargs="*", default=None, help="substrings of runner names")
     ap.add_argument("--budget", type=float, default=4.0, help="seconds per run (Frobenius)")
-    ap.add_argument("--kl-budget", type=float, default=2.0, help="seconds per run (KL)")
+    ap.add_argument("--kl-budget", type=float, default=4.0, help="seconds per run (β = 1)")
+    ap.add_argument("--is-budget", type=float, default=4.0, help="seconds per run (β = 0)")
     ap.add_argument("--max-iter", type=int, default=100000)
     ap.add_argument("--ref-iters", type=int, default=2000)
     ap.add_argument("--orl-ref-iters", type=int, default=600)
     ap.add_argument("--kl-ref-iters", type=int, default=1000)
+    ap.add_argument("--is-ref-iters", type=int, default=3000)
     ap.add_argument("--floor-iters", type=int, default=20)
-    ap.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    ap.add_argument("--dtype", choices=("float64", "float32", "both"), default="float32")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-floor", action="store_true", help="skip the per-iteration block")
     harness.common_arguments(ap)
     args = ap.parse_args()
     if args.quick:
         args.n, args.m, args.rank, args.kl_n, args.kl_m, args.kl_rank = 300, 200, 10, 200, 150, 5
-        args.reps, args.budget, args.kl_budget, args.floor_iters = 2, 1.0, 1.0, 5
-        args.ref_iters, args.kl_ref_iters = 300, 200
+        args.reps, args.floor_iters = 2, 5
+        args.budget = args.kl_budget = args.is_budget = 0.5
+        args.ref_iters, args.kl_ref_iters, args.is_ref_iters = 300, 200, 500
+        args.reuters_rank, args.audio_rank = 5, 5
+        if args.datasets == ["synthetic", "reuters"]:  # the defaults: the small dense one only
+            args.datasets = ["synthetic"]
     import sklearn.decomposition  # noqa: F401  (loads its BLAS before the log)
 
     harness.print_environment("race: time to a target error")
+    dtypes = ("float32", "float64") if args.dtype == "both" else (args.dtype,)
+    budgets = {2.0: args.budget, 1.0: args.kl_budget, 0.0: args.is_budget}
+    ref_iters = {2.0: args.ref_iters, 1.0: args.kl_ref_iters, 0.0: args.is_ref_iters}
     reliable = []
-    if "synthetic" in args.datasets:
-        V = libs.synthetic(args.n, args.m, args.rank, args.noise, args.seed)
-        reliable.append(per_iteration(V, args.rank, args))
-        reliable.append(
-            race(
-                "synthetic",
-                V,
-                args.rank,
-                2.0,
-                args,
-                "accelerated-hals",
-                args.ref_iters,
-                args.budget,
-            )
-        )
-    if "orl" in args.datasets:
-        V = libs.orl_faces()
-        reliable.append(
-            race(
-                "ORL faces",
-                V,
-                args.orl_rank,
-                2.0,
-                args,
-                "accelerated-hals",
-                args.orl_ref_iters,
-                args.budget,
-            )
-        )
-    if "kl" in args.datasets:
-        V = libs.poisson_counts(args.kl_n, args.kl_m, args.kl_rank, args.seed)
-        reliable.append(
-            race(
-                "Poisson counts (KL)",
-                V,
-                args.kl_rank,
-                1.0,
-                args,
-                "kl-cd",
-                args.kl_ref_iters,
-                args.kl_budget,
-            )
-        )
+    for name in args.datasets:
+        label, V, r = load(name, args)
+        if name == "orl":
+            ref_iters[2.0] = args.orl_ref_iters
+        for beta in args.betas:
+            if beta not in REFERENCE:
+                raise SystemExit(f"--betas takes 2, 1 and 0, got {beta:g}")
+            if beta not in ONLY_BETAS.get(name, (beta,)):
+                continue
+            data, note = V, ""
+            if beta == 0.0 and V.min() <= 0:
+                data, note = libs.positive(V), " + 1e-6·max V (β = 0 needs V > 0)"
+            for dtype_name in dtypes:
+                if name == "synthetic" and beta == 2.0 and not args.no_floor:
+                    reliable.append(per_iteration(data, r, dtype_name, args))
+                reliable.append(race(label + note, data, r, beta, dtype_name, args,
+                                     REFERENCE[beta], ref_iters[beta], budgets[beta]))  # fmt: skip
     end = harness.MONITOR.sample()
     print(f"\nbefore: {harness.describe_load(harness.MONITOR.first)}")
     print(f"after:  {harness.describe_load(end)}")

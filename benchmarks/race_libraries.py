@@ -63,6 +63,27 @@ def orl_faces():
     return np.stack(cols, axis=1).astype(np.float64)
 
 
+def reuters():
+    """The Reuters counts shipped with ``lda`` (395 documents × 4258 words; DATA.md)."""
+    from jnmf.data import load_reuters
+
+    return np.asarray(load_reuters().V, dtype=np.float64)
+
+
+def audio(name="drumloop"):
+    """Magnitude spectrogram of a clip shipped with pyo (``jnmf.data.load_audio``), bins ×
+    frames, plus 1e-6·max as the audio study adds (Itakura-Saito needs V > 0)."""
+    from jnmf.data import load_audio
+
+    V = np.asarray(load_audio(name).V, dtype=np.float64)
+    return V + 1e-6 * V.max()
+
+
+def positive(V):
+    """V itself if every entry is > 0, else V + 1e-6·max V (β ≤ 0 needs V > 0)."""
+    return V if V.min() > 0 else V + 1e-6 * V.max()
+
+
 def start(V, r, seed):
     """|N(0,1)|·√(mean V / r), scikit-learn's random init, fixed seed, float64."""
     return harness.same_start(np.asarray(V, np.float64), r, seed)
@@ -78,6 +99,9 @@ def error_fn(V, beta):
         if beta == 2:
             return float(np.linalg.norm(V64 - WH) / normV)
         WHc = np.maximum(WH, 1e-300)
+        if beta == 0:  # Itakura-Saito per entry (V > 0)
+            q = V64 / WHc
+            return float(np.mean(q - np.log(q) - 1.0))
         d = np.sum(V64[pos] * np.log(V64[pos] / WHc[pos])) - sumV + WH.sum()
         return float(d / sumV)
 
@@ -273,9 +297,15 @@ class NimfaRunner(Runner):
             pass
 
 
-BASELINE = {2.0: "sklearn cd", 1.0: "sklearn mu"}  # the ratio's denominator, by β
+BASELINE = {2.0: "sklearn cd", 1.0: "sklearn mu", 0.0: "sklearn mu"}  # ratio's denominator
 CHUNKS = {"mu": 20, "hals": 10, "accelerated-hals": 5, "anls-bpp": 2, "nesterov": 5}
-CHUNKS |= {"kl-cd": 5, "kl-dna": 5}
+CHUNKS |= {"kl-cd": 2, "kl-dna": 5, "beta-dna": 5}
+# the jnmf solvers raced at each β (those registered and able)
+WANTED = {
+    2.0: ("accelerated-hals", "hals", "anls-bpp", "nesterov", "mu"),
+    1.0: ("kl-cd", "kl-dna", "beta-dna", "mu"),
+    0.0: ("beta-dna", "mu"),
+}
 
 
 def installed(module: str) -> bool:
@@ -285,12 +315,9 @@ def installed(module: str) -> bool:
 def make_runners(V, beta, dtype, only=None) -> list[Runner]:
     """Every installed library's runners for this β; NumPy/torch ones with 1 and 2 threads."""
     frobenius = beta == 2.0
-    wanted = ("accelerated-hals", "hals", "anls-bpp", "nesterov", "mu") if frobenius else (
-        "kl-cd", "kl-dna", "mu"
-    )  # fmt: skip
     out = [
         JnmfRunner(f"jnmf {s}", s, V, beta, dtype, CHUNKS.get(s, 10))
-        for s in wanted
+        for s in WANTED[beta]
         if s in jnmf.SOLVERS
     ]
     for threads in (1, 2):
@@ -303,7 +330,8 @@ def make_runners(V, beta, dtype, only=None) -> list[Runner]:
         if installed("nimfa"):
             if frobenius:
                 out.append(NimfaRunner(f"nimfa lsnmf{t}", "lsnmf", V, beta, dtype, 5, threads))
-            out.append(NimfaRunner(f"nimfa nmf{t}", "nmf", V, beta, dtype, 20, threads))
+            if beta in (1.0, 2.0):  # nimfa's Nmf has Euclidean and KL updates only
+                out.append(NimfaRunner(f"nimfa nmf{t}", "nmf", V, beta, dtype, 20, threads))
         if frobenius and installed("tensorly"):
             out.append(TensorlyRunner(f"tensorly hals{t}", V, dtype, 10, threads))
     if only:
