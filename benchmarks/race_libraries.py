@@ -299,12 +299,12 @@ class NimfaRunner(Runner):
 
 BASELINE = {2.0: "sklearn cd", 1.0: "sklearn mu", 0.0: "sklearn mu"}  # ratio's denominator
 CHUNKS = {"mu": 20, "hals": 10, "accelerated-hals": 5, "anls-bpp": 2, "nesterov": 5}
-CHUNKS |= {"kl-cd": 2, "kl-dna": 5, "beta-dna": 5}
+CHUNKS |= {"kl-cd": 2, "kl-dna": 5}
 # the jnmf solvers raced at each β (those registered and able)
 WANTED = {
     2.0: ("accelerated-hals", "hals", "anls-bpp", "nesterov", "mu"),
-    1.0: ("kl-cd", "kl-dna", "beta-dna", "mu"),
-    0.0: ("beta-dna", "mu"),
+    1.0: ("kl-cd", "kl-dna", "mu"),
+    0.0: ("mu",),
 }
 
 
