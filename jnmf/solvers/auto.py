@@ -1,14 +1,14 @@
 """``pick_solver``: the registered solver that the race table (benchmarks/RACE.md) found
 fastest for a problem's β, penalties and weights.
 
-| problem                                  | pick               | why (race, 2000×1000, r = 20)          |
-|------------------------------------------|--------------------|----------------------------------------|
-| β = 2, no weights (penalties allowed)    | ``accelerated-hals`` | 4–7× sooner than scikit-learn ``cd`` |
-| β = 2 with weights                       | ``hals``           | accelerated HALS needs the Gram form   |
-| β = 1 (penalties, weights allowed)       | ``kl-dna``         | 3.3× sooner than scikit-learn KL MU;   |
-|                                          |                    | kl-cd 1.9×, MU 1.5×                    |
-| any other β, or β traced                 | ``mu``             | the only general-β solver              |
+| problem                               | pick                 | race (2000×1000, r = 20)   |
+|---------------------------------------|----------------------|----------------------------|
+| β = 2, no weights (penalties allowed) | ``accelerated-hals`` | 4–7× sooner than sklearn cd |
+| β = 2 with weights                    | ``hals``             | (needs no Gram form)        |
+| β = 1 (penalties, weights allowed)    | ``kl-dna``           | 3.3× sooner than sklearn MU |
+| any other β, or β traced              | ``mu``               | the only general-β solver   |
 
+At β = 1, kl-cd was 1.9× and MU 1.5× sooner than scikit-learn's MU (quiet machine).
 A pick that the problem's declared capabilities do not cover falls back to ``mu``.
 """
 
