@@ -97,7 +97,7 @@ def run_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_rendered(rendered, prog: str) -> None:
-    for path in rendered.figures + rendered.tables:
+    for path in rendered.figures + rendered.tables + rendered.files:
         print(f"wrote {path}")
     for problem in rendered.problems:
         print(f"{prog}: {problem}", file=sys.stderr)

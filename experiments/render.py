@@ -5,7 +5,8 @@ stored task (arrays as NumPy arrays, the rest as plain Python values), and write
 ``study.figures(results, config)`` as ``<study>_<figure>.png`` (hyphens of the study name
 written as underscores: ``task_driven_digits_accuracy.png``) into ``RUN_DIR/figures`` (and
 into ``figures_out`` when given), each of ``study.tables(...)`` as CSV and JSON into
-``RUN_DIR/tables``.  Damaged task files are named and left out (rerun ``jnmf-run``).
+``RUN_DIR/tables``, and any other files the study draws (``study.write_files``: the audio
+study's resynthesized components as WAV) into ``RUN_DIR/files``.  Damaged task files are named and left out (rerun ``jnmf-run``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Rendered:
 
     figures: list[Path] = field(default_factory=list)
     tables: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
@@ -77,4 +79,7 @@ def render(run_dir: str | Path, figures_out: str | Path | None = None) -> Render
             out.figures.append(save_png(fig, folder / f"{prefix}_{name}.png"))
     for name, rows in study.tables(results, config.parsed).items():
         out.tables += store.write_table(name, rows)
+    files = store.root / "files"
+    files.mkdir(exist_ok=True)
+    out.files += study.write_files(results, config.parsed, files)
     return out

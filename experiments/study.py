@@ -76,3 +76,8 @@ class Study(abc.ABC):
     ) -> dict[str, list[dict]]:
         """Tables (lists of rows) drawn from the results; none by default."""
         return {}
+
+    def write_files(self, results: Mapping[str, Mapping[str, Any]], config: Any, folder) -> list:
+        """Other files drawn from the results (e.g. audio), written into ``folder`` (the run
+        folder's ``files/``); returns their paths.  None by default."""
+        return []

@@ -4,7 +4,8 @@
                    n_restarts=8, max_iter=500, tol=1e-5, key=0)
 
 validates everything in Python (``ValueError`` before compiling), builds a ``Problem``,
-runs ``n_restarts`` solves as one vmapped, jit-compiled program and returns the best.
+runs ``n_restarts`` solves as one vmapped, jit-compiled program and returns the best
+(or all of them: ``return_restarts=True``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def nmf(
     weights=None,
     every: int = DEFAULT_EVERY,
     batch_size="auto",
+    return_restarts: bool = False,
 ) -> Solution:
     """Factorize V (n×m, ≥ 0) as W H with W (n×r) ≥ 0, H (r×m) ≥ 0.
 
@@ -59,12 +61,17 @@ def nmf(
         key: an int seed (Python or NumPy, |key| < 2⁶³) or a JAX PRNG key.
         weights: optional M ≥ 0 of V's shape (0 marks a missing entry).
 
+        return_restarts: return every restart as one batched ``Solution`` (leading axis of
+            length ``n_restarts``: ``sol.objective`` holds each restart's final objective;
+            ``jnmf.best_of(sol)`` picks the best) instead of the best alone.
+
     Returns:
-        The best restart's ``Solution``; ``restart_objectives`` holds every restart's final
-        objective.
+        The best restart's ``Solution`` (every restart's with ``return_restarts=True``).
     """
     rank = check_rank(rank)
     n_restarts = check_positive_int("n_restarts", n_restarts)
+    if not isinstance(return_restarts, bool):
+        raise TypeError(f"return_restarts must be True or False, got {return_restarts!r}")
     max_iter = check_positive_int("max_iter", max_iter)
     every = check_positive_int("every", every)
     tol = check_nonneg_scalar("tol", tol)
@@ -89,6 +96,8 @@ def nmf(
     check_scale(problem)
     budget = Budget(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every)
     solutions = solve_restarts(problem, solver_obj, keys, start, rank, budget, batch)
+    if return_restarts:
+        return solutions
     return best_of(solutions)
 
 

@@ -166,10 +166,10 @@ def solve_restarts(
 
 @eqx.filter_jit
 def best_of(solutions: Solution) -> Solution:
-    """The restart with the smallest final objective (NaN counts as +inf), all objectives kept."""
+    """The restart with the smallest final objective (NaN counts as +inf) of a batched
+    ``Solution`` with one leading restart axis."""
     objectives = solutions.objective
     best = jnp.argmin(jnp.where(jnp.isnan(objectives), jnp.inf, objectives))
     arrays, static = eqx.partition(solutions, eqx.is_array)
     picked = jax.tree_util.tree_map(lambda x: x[best], arrays)
-    sol = eqx.combine(picked, static)
-    return eqx.tree_at(lambda s: s.restart_objectives, sol, objectives, is_leaf=lambda x: x is None)
+    return eqx.combine(picked, static)

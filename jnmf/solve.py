@@ -42,7 +42,9 @@ from jnmf.optimality import evaluate, gradient_parts_H, gradient_parts_W, penalt
 from jnmf.problem import Factors, Problem, objective
 from jnmf.solvers.base import AbstractSolver
 
-DEFAULT_EVERY = 50  # evaluation every 50 steps: ≤ ~4 % of a solve when an evaluation costs ≤ 1.6 steps
+DEFAULT_EVERY = (
+    50  # evaluation every 50 steps: ≤ ~4 % of a solve when an evaluation costs ≤ 1.6 steps
+)
 
 
 class Status(eqx.Enumeration):
@@ -126,8 +128,7 @@ class Solution(eqx.Module):
     """The result of ``solve``: factors, final objective, status and history.
 
     Batched computations (restarts, sweeps, folds) return a ``Solution`` whose leaves have
-    leading batch axes.  ``restart_objectives`` holds every restart's objective when the
-    solution is the best of several (``jnmf.nmf``).
+    leading batch axes (``jnmf.nmf(..., return_restarts=True)``; ``jnmf.best_of`` picks one).
     """
 
     W: Array
@@ -136,7 +137,6 @@ class Solution(eqx.Module):
     n_iter: Array
     status: Status
     history: History
-    restart_objectives: Array | None = None
 
     @property
     def factors(self) -> Factors:

@@ -90,7 +90,8 @@ class RankSweep(eqx.Module):
         return eqx.tree_at(lambda s: (s.W, s.H), sol, (sol.W[..., :rank], sol.H[..., :rank, :]))
 
     def best(self, rank: int) -> Solution:
-        """The restart with the smallest objective at ``rank`` (``restart_objectives`` set)."""
+        """The restart with the smallest objective at ``rank`` (``restarts(rank).objective``
+        holds every restart's)."""
         return best_of(self.restarts(rank))
 
     def best_solutions(self) -> dict[int, Solution]:

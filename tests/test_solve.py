@@ -16,9 +16,11 @@ from .conftest import low_rank
 @pytest.mark.parametrize("batch_size", [None, 1])
 def test_restarts_equal_loop_of_single_solves(rng, batch_size):
     V, _, _ = low_rank(rng, 25, 18, 3, noise=0.1)
-    best = jnmf.nmf(
-        V, 3, beta=1.0, n_restarts=5, max_iter=120, every=1, tol=1e-6, key=7, batch_size=batch_size
-    )
+    args = dict(beta=1.0, n_restarts=5, max_iter=120, every=1, tol=1e-6, key=7)
+    every = jnmf.nmf(V, 3, batch_size=batch_size, return_restarts=True, **args)
+    best = jnmf.nmf(V, 3, batch_size=batch_size, **args)
+    assert every.W.shape == (5, 25, 3)
+    assert float(best.objective) == float(jnmf.best_of(every).objective)
     problem = make_problem(V, 1.0)
     singles = []
     for k in restart_keys(7, 5):
@@ -27,7 +29,7 @@ def test_restarts_equal_loop_of_single_solves(rng, batch_size):
             jnmf.solve(problem, jnmf.MultiplicativeUpdate(), f0, max_iter=120, every=1, tol=1e-6)
         )
     objs = np.array([float(s.objective) for s in singles])
-    np.testing.assert_allclose(best.restart_objectives, objs, rtol=1e-12)
+    np.testing.assert_allclose(every.objective, objs, rtol=1e-12)
     i = int(np.argmin(objs))
     np.testing.assert_allclose(best.W, singles[i].W, rtol=1e-10)
     np.testing.assert_allclose(best.H, singles[i].H, rtol=1e-10)

@@ -117,3 +117,23 @@ def test_drumloop_first_second_all_models(tmp_path):
         assert np.all(np.isfinite(result["lsd_db"]))
     assert len(study.write_files(results, config, tmp_path)) == 12
     assert len(study.tables(results, config)["summary"]) == 3
+
+
+@pytest.mark.slow
+def test_runner_writes_every_component_as_wav(tmp_path):
+    """jnmf-run → render → RUN_DIR/files/*.wav: the WAV files reach the run folder."""
+    from experiments.cli import run_main
+
+    path = tmp_path / "audio.toml"
+    path.write_text(
+        'name = "audio"\n[run]\nprecision = "float32"\n'
+        f'out = "{tmp_path / "results"}"\n'
+        '[study]\nmodels = ["kullback-leibler"]\nseconds = 0.5\nrank = 2\nmax_iter = 30\n'
+        "restarts = 1\n"
+    )
+    assert run_main([str(path), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "results").glob("audio-*")
+    wavs = sorted(p.name for p in (run_dir / "files").glob("*.wav"))
+    assert wavs == [f"audio_kullback-leibler_component{k}.wav" for k in range(2)]
+    with wave.open(str(run_dir / "files" / wavs[0])) as f:
+        assert f.getnframes() > 0

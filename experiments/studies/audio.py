@@ -299,7 +299,7 @@ class AudioStudy(Study):
         return {"summary": summary, "components": components}
 
     def write_files(self, results: Mapping[str, Mapping[str, Any]], config: Any, folder) -> list:
-        """The resynthesized components as WAV files in ``folder`` (the run folder)."""
+        """The resynthesized components as WAV files in ``folder`` (``RUN_DIR/files``)."""
         return write_component_wavs(_finished(results), folder)
 
 
