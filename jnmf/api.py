@@ -18,6 +18,7 @@ from jnmf.init import check_init
 from jnmf.problem import make_problem
 from jnmf.solve import DEFAULT_EVERY, Budget, Solution, check_scale
 from jnmf.solvers import SOLVERS, AbstractSolver, get_solver
+from jnmf.solvers.auto import pick_solver
 
 
 def nmf(
@@ -51,7 +52,9 @@ def nmf(
             subnormal entries are set to 0 (see ``jnmf.checks``).
         rank: r ≥ 1.
         beta: a real β or "frobenius" (2), "kullback-leibler" (1), "itakura-saito" (0).
-        solver: a name in ``jnmf.solvers.SOLVERS`` or a solver object.
+        solver: a name in ``jnmf.solvers.SOLVERS``, a solver object, or "auto": the fastest
+            for the problem per the race table (``jnmf.solvers.auto.pick_solver``: accelerated
+            HALS at β = 2, kl-dna at β = 1, MU otherwise).
         init: "random", "nndsvd", "nndsvda", "nndsvdar" or a tuple ``(W0, H0)``.
         n_restarts: independent starts (keys split from ``key``), vmapped; the best is kept.
         max_iter, tol, kkt_tol, every: the stopping ``Budget`` (``jnmf.Budget``): ``tol`` is
@@ -79,6 +82,8 @@ def nmf(
     key = check_key(key)
     problem = make_problem(V, beta, l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H, weights=weights)
     n, m = problem.shape
+    if isinstance(solver, str) and solver == "auto":
+        solver = pick_solver(problem)
     solver_obj = get_solver(solver)
     solver_obj.check(problem)
     start = check_init(init, (n, m), rank, problem.dtype)

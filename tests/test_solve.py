@@ -155,3 +155,14 @@ def test_inits_match_sklearn(rng, init):
     else:
         np.testing.assert_allclose(f.W, W_sk, rtol=1e-6, atol=1e-8)
         np.testing.assert_allclose(f.H, H_sk, rtol=1e-6, atol=1e-8)
+
+
+def test_solver_auto_runs_the_picked_solver(rng):
+    from jnmf.solvers.auto import pick_solver
+
+    V, _, _ = low_rank(rng, 20, 15, 3, noise=0.05, offset=0.05)
+    for beta, name in ((2.0, "accelerated-hals"), (1.0, "kl-dna"), (0.5, "mu")):
+        assert pick_solver(make_problem(V, beta)) == name
+        args = dict(beta=beta, max_iter=30, tol=0.0, key=1)
+        auto, named = jnmf.nmf(V, 3, solver="auto", **args), jnmf.nmf(V, 3, solver=name, **args)
+        np.testing.assert_array_equal(np.asarray(auto.W), np.asarray(named.W))
