@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 
-from jnmf.batch import best_of, resolve_batch_size, restart_keys, solve_restarts
+from jnmf.batch import fit, resolve_batch_size, restart_keys
 from jnmf.checks import check_key, check_nonneg_scalar, check_positive_int, check_rank
 from jnmf.init import check_init
 from jnmf.problem import make_problem
@@ -100,10 +100,7 @@ def nmf(
     keys = restart_keys(key, n_restarts)
     check_scale(problem)
     budget = Budget(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every)
-    solutions = solve_restarts(problem, solver_obj, keys, start, rank, budget, batch)
-    if return_restarts:
-        return solutions
-    return best_of(solutions)
+    return fit(problem, solver_obj, keys, start, rank, budget, batch, return_restarts)
 
 
 __all__ = ["nmf", "SOLVERS"]
