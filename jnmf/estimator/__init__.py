@@ -64,8 +64,6 @@ them, with stand-ins when it is absent; ``get_params``/``set_params`` follow its
 
 from __future__ import annotations
 
-import numpy as np
-
 from jnmf.estimator import _checks
 from jnmf.estimator._nmf import NMF, _precision, convergence_warning
 

@@ -10,21 +10,32 @@ import warnings
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from jnmf.api import nmf
+from jnmf.batch import restart_keys
 from jnmf.checks import check_nonneg_scalar, check_positive_int
 from jnmf.divergence import BetaDivergence
 from jnmf.estimator import _checks, _output
+from jnmf.init import initialize
 from jnmf.problem import Factors, make_problem
-from jnmf.solve import Budget, Status, solve
-from jnmf.solvers import HALS, SOLVERS, AbstractAlternatingSolver, MultiplicativeUpdate
+from jnmf.solve import Budget, Status, check_scale, solve
+from jnmf.solvers import (
+    HALS,
+    SOLVERS,
+    AbstractAlternatingSolver,
+    MultiplicativeUpdate,
+    get_solver,
+)
 
 _SOLVER_ALIASES = {"cd": "hals"}
 _CHECK_EVERY = 10
+_STATIC_BETAS = (0.0, 1.0, 2.0)
 _INITS = (None, "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
 
 _solve_program = eqx.filter_jit(solve)
+_init_program = eqx.filter_jit(initialize)
+_divergence_program = eqx.filter_jit(lambda divergence, X, W, H: divergence.value(X, W @ H))
 
 
 def _precision(dtype):
@@ -226,36 +237,27 @@ class NMF:
             return np.asarray(solution.W), H, solution
         rank = self._rank(n_features, H if self.init == "custom" else None)
         init = self._start(X, rank, W, H)
-        l1_W, l2_W, l1_H, l2_H = penalties
-        solution = nmf(
-            X,
-            rank,
-            beta=beta,
-            solver=solver,
-            init=init,
-            max_iter=int(self.max_iter),
-            tol=float(self.tol),
-            key=self._seed(),
-            l1_W=l1_W,
-            l1_H=l1_H,
-            l2_W=l2_W,
-            l2_H=l2_H,
-            every=_CHECK_EVERY,
-        )
+        problem = _problem(X, beta, penalties)
+        if isinstance(init, str):  # its own small program: the fit's is shared by every init
+            key = restart_keys(self._seed(), 1)[0]
+            init = _init_program(key, problem, rank, init)
+        solution = _run(problem, get_solver(solver), Factors(*init), self._budget())
         self._warn_status(solution, "fit")
         return np.asarray(solution.W), np.asarray(solution.H), solution
 
     def _solve_W(self, X, H, beta, solver: str, penalties):
         """W ≥ 0 minimizing the penalized D_β(X | W H) with H fixed, from W = √(mean X / r)."""
         rank = H.shape[0]
-        l1_W, l2_W, l1_H, l2_H = penalties
-        problem = make_problem(X, beta, l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H)
         level = np.sqrt(X.mean() / rank) if X.any() else 1.0
         W0 = np.full((X.shape[0], rank), level, X.dtype)
-        budget = Budget(max_iter=int(self.max_iter), tol=float(self.tol), every=_CHECK_EVERY)
-        solution = _solve_program(problem, _held_H_solver(solver, beta), Factors(W0, H), budget)
+        problem = _problem(X, beta, penalties)
+        solver = _held_H_solver(solver, beta)
+        solution = _run(problem, solver, Factors(W0, H), self._budget())
         self._warn_status(solution, "transform")
         return solution
+
+    def _budget(self) -> Budget:
+        return Budget(max_iter=int(self.max_iter), tol=float(self.tol), every=_CHECK_EVERY)
 
     # ------------------------------------------------------------------ helpers
 
@@ -359,7 +361,7 @@ class NMF:
         raise ValueError(f"random_state must be None, an int or a RandomState, got {rs!r}")
 
     def _error(self, X, W: np.ndarray, H: np.ndarray) -> float:
-        d = BetaDivergence(self._beta()).value(X, W @ H, None)
+        d = _divergence_program(_problem(X, self._beta(), (0.0,) * 4).divergence, X, W, H)
         return float(np.sqrt(2.0 * max(float(d), 0.0)))
 
     def _warn_status(self, solution, what: str) -> None:
@@ -396,6 +398,23 @@ class NMF:
             f"NMF fit: {int(solution.n_iter)} iterations in {seconds:.3f} s, "
             f"reconstruction error {self.reconstruction_err_:.6g}; {solution.message}"
         )
+
+
+def _problem(X, beta: float, penalties):
+    """The ``Problem``; β other than 0, 1, 2 (the static fast paths) goes in as a 0-d array,
+    so every such β shares one compiled program (same iterates to rounding)."""
+    l1_W, l2_W, l1_H, l2_H = penalties
+    if beta not in _STATIC_BETAS:
+        beta = jnp.asarray(beta, X.dtype)
+    return make_problem(X, beta, l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H)
+
+
+def _run(problem, solver, factors: Factors, budget: Budget):
+    """``solve`` compiled once per shape, dtype and solver; its Python-side checks of the
+    problem first (inside the compiled program they see only shapes)."""
+    solver.check(problem)
+    check_scale(problem)
+    return _solve_program(problem, solver, factors, budget)
 
 
 def _held_H_solver(solver: str, beta: float) -> AbstractAlternatingSolver:
