@@ -52,8 +52,8 @@ class NMF:
         n_components: r; "auto" is n_features, or the number of rows of H with
             ``init="custom"``; None is n_features.
         init: None, "random", "nndsvd", "nndsvda", "nndsvdar" or "custom".
-        solver: "mu" (multiplicative updates, every β), "cd" (= "hals") or any name in
-            ``jnmf.SOLVERS``.
+        solver: "auto" (HALS at β = 2, else "mu"), "mu" (multiplicative updates, every
+            β), "cd" (= "hals", β = 2) or any name in ``jnmf.SOLVERS``.
         beta_loss: "frobenius", "kullback-leibler", "itakura-saito" or a real β.
         tol, max_iter: stopping tolerance and iteration budget.
         random_state: None, an int or a ``numpy.random.RandomState`` (it draws the seed of
@@ -73,7 +73,7 @@ class NMF:
         n_components="auto",
         *,
         init=None,
-        solver="mu",
+        solver="auto",
         beta_loss="frobenius",
         tol=1e-4,
         max_iter=200,
@@ -288,10 +288,13 @@ class NMF:
     def _solver_name(self, beta: float) -> str:
         if not isinstance(self.solver, str):
             raise ValueError(f"solver must be a name, got {self.solver!r}")
+        if self.solver == "auto":
+            return "hals" if beta == 2.0 else "mu"
         name = _SOLVER_ALIASES.get(self.solver, self.solver)
         if name not in SOLVERS:
             raise ValueError(
-                f"unknown solver {self.solver!r}: use one of {sorted(SOLVERS)} or 'cd' (= hals)"
+                f"unknown solver {self.solver!r}: use 'auto', one of {sorted(SOLVERS)} or 'cd' "
+                "(= hals)"
             )
         betas = SOLVERS[name].betas
         if betas is not None and beta not in betas:
