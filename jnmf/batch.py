@@ -150,21 +150,6 @@ def starts_from_keys(problem: Problem, keys: Array, init, rank: int) -> Factors:
 
 
 @eqx.filter_jit
-def solve_restarts(
-    problem: Problem,
-    solver: AbstractSolver,
-    keys: Array,
-    init: str | Factors,
-    rank: int,
-    budget: Budget,
-    batch_size: int | None = None,
-) -> Solution:
-    """One solve per key in one compiled program; returns the batched ``Solution``."""
-    starts = starts_from_keys(problem, keys, init, rank)
-    return solve_batch(problem, solver, starts, budget, batch_size=batch_size)
-
-
-@eqx.filter_jit
 def best_of(solutions: Solution) -> Solution:
     """The restart with the smallest final objective (NaN counts as +inf) of a batched
     ``Solution`` with one leading restart axis."""
@@ -225,3 +210,16 @@ def fit(
     n, m = problem.shape
     program = _FIT_SMALL if n * m <= SMALL_FIT and jax.default_backend() == "cpu" else _FIT
     return program(dynamic, static)
+
+
+def solve_restarts(
+    problem: Problem,
+    solver: AbstractSolver,
+    keys: Array,
+    init: str | Factors,
+    rank: int,
+    budget: Budget,
+    batch_size: int | None = None,
+) -> Solution:
+    """One solve per key in one compiled program; returns the batched ``Solution``."""
+    return fit(problem, solver, keys, init, rank, budget, batch_size, every_restart=True)

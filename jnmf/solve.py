@@ -12,7 +12,10 @@ beyond the stop) and tests the stopping rules:
 * ``kkt_tol``: the relative KKT residual ‖min(X, ∇f)‖ / ‖min(X₀, ∇f(X₀))‖ < kkt_tol;
 * ``max_iter`` iterations;
 * a non-finite iterate or objective: the loop stops, returns the last finite (evaluated)
-  factors and reports ``Status.NONFINITE`` (never a silent success).
+  factors and reports ``Status.NONFINITE`` (never a silent success);
+* a stall: factors exactly unchanged for ``STALL_ITERATIONS`` iterations while the relative
+  KKT residual exceeds √ε ends as ``Status.STALLED`` (a frozen solver is never reported as
+  converged or as having merely run out of iterations).
 
 Scale.  The loop solves the problem for V / s with s = 4^k the power of four nearest max V
 (exact in floating point), factors divided by √s, penalties rescaled so that the minimizers
@@ -42,6 +45,11 @@ from jnmf.optimality import evaluate, gradient_parts_H, gradient_parts_W, penalt
 from jnmf.problem import Factors, Problem, objective
 from jnmf.solvers.base import AbstractSolver
 
+# A solve whose factors stay exactly unchanged for this many iterations (checked at each
+# evaluation) while its relative KKT residual exceeds √ε ends as STALLED, not MAX_ITER or
+# CONVERGED (solvers with adaptive state, e.g. projected gradient's inner tolerance, may
+# skip a few moves legitimately).
+STALL_ITERATIONS = 10
 DEFAULT_EVERY = (
     50  # evaluation every 50 steps: ≤ ~4 % of a solve when an evaluation costs ≤ 1.6 steps
 )
@@ -58,6 +66,12 @@ class Status(eqx.Enumeration):
     NONFINITE = (
         "stopped: a non-finite iterate or objective appeared; the last finite factors are "
         "returned (check the data scale, the penalties and the solver's step sizes)"
+    )
+    STALLED = (
+        "stopped: the factors did not change for 10 or more iterations while the KKT "
+        "residual stayed above √ε of its start: the solver is stuck away from a stationary "
+        "point (a NaN gradient, or multiplicative updates locking zeros: try another solver, "
+        "or MU with floor > 0)"
     )
     RUNNING = "running"
 
@@ -148,7 +162,8 @@ class Solution(eqx.Module):
 
     @property
     def status_code(self) -> np.ndarray:
-        """The status as integers (index into ``Status``: 0 converged, 1 max_iter, 2 non-finite)."""
+        """The status as integers (index into ``Status``: 0 converged, 1 max_iter, 2 non-finite,
+        3 stalled)."""
         return np.asarray(self.status._value)
 
     @property
@@ -271,7 +286,7 @@ def _while_loop(problem, solver, factors, budget: Budget):
         return carry[4] == Status.RUNNING._value
 
     def body(carry):
-        t, k, factors, dyn_state, status, f_prev, hist = carry
+        t, k, factors, dyn_state, status, f_prev, hist, still = carry
         (new_factors, new_state), steps = chunk(t, factors, dyn_state)
         t_new = t + steps
         ev = evaluate(problem, new_factors)
@@ -282,14 +297,23 @@ def _while_loop(problem, solver, factors, budget: Budget):
         decrease = jnp.abs(f_prev - ev.objective) / (
             jnp.maximum(jnp.abs(f_prev), jnp.finfo(dtype).tiny) * steps.astype(dtype)
         )
-        converged = (decrease < tol) | (kkt < kkt_tol)
+        far = kkt > jnp.sqrt(jnp.finfo(dtype).eps)  # from a stationary point
+        frozen = rel_change == 0
+        # an unchanged iterate far from stationarity is not convergence: it is a stall
+        converged = ((decrease < tol) & ~(frozen & far)) | (kkt < kkt_tol)
+        still = jnp.where(frozen, still + steps, 0)
+        stalled = (still >= STALL_ITERATIONS) & far
         new_status = jnp.where(
             ~finite,
             Status.NONFINITE._value,
             jnp.where(
-                converged,
-                Status.CONVERGED._value,
-                jnp.where(t_new >= max_iter, Status.MAX_ITER._value, status),
+                stalled,
+                Status.STALLED._value,
+                jnp.where(
+                    converged,
+                    Status.CONVERGED._value,
+                    jnp.where(t_new >= max_iter, Status.MAX_ITER._value, status),
+                ),
             ),
         ).astype(status.dtype)
         obj_h, kkt_h, pg_h, rc_h = hist
@@ -303,7 +327,7 @@ def _while_loop(problem, solver, factors, budget: Budget):
         factors, dyn_state = _select(finite, (new_factors, new_state), (factors, dyn_state))
         t = jnp.where(finite, t_new, t)
         f_prev = jnp.where(finite, ev.objective, f_prev)
-        return t, k + 1, factors, dyn_state, new_status, f_prev, hist
+        return t, k + 1, factors, dyn_state, new_status, f_prev, hist, still
 
     carry = (
         jnp.asarray(0, jnp.int32),
@@ -313,8 +337,9 @@ def _while_loop(problem, solver, factors, budget: Budget):
         Status.RUNNING._value,
         ev0.objective,
         (nan_buf, nan_buf, nan_buf, nan_buf),
+        jnp.asarray(0, jnp.int32),
     )
-    t, _, factors, _, status, f_last, hist = jax.lax.while_loop(cond, body, carry)
+    t, _, factors, _, status, f_last, hist, _ = jax.lax.while_loop(cond, body, carry)
     history = History(*hist, ev0.objective, kkt0, pg0, every=every, max_iter=max_iter)
     return factors, f_last, t, status, history
 

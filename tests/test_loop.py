@@ -4,6 +4,7 @@ that no other module iterates over solver steps."""
 import pathlib
 import re
 import warnings
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -176,3 +177,29 @@ def test_implicit_gradient_through_an_unconverged_solve_warns(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         jax.block_until_ready(jax.grad(lambda W: jnp.sum(jnmf.encode(V, W, l1=0.1) ** 2))(W))
+
+
+class _Frozen(jnmf.solvers.base.AbstractAlternatingSolver):
+    """A solver that never moves (what a NaN gradient used to do to projected gradient)."""
+
+    betas: ClassVar = None
+
+    def update_block(self, problem, W, H, state, model):
+        return H, state, None
+
+
+@pytest.mark.parametrize("tol", [0.0, 1e-4])
+def test_a_frozen_solver_ends_stalled_not_converged_or_max_iter(rng, tol):
+    from jnmf.solve import STALL_ITERATIONS
+
+    V, _, _ = low_rank(rng, 12, 10, 2, noise=0.1)
+    start = jnmf.Factors(
+        jnp.asarray(rng.uniform(0.1, 1, (12, 2))), jnp.asarray(rng.uniform(0.1, 1, (2, 10)))
+    )
+    problem = jnmf.make_problem(V, 2.0)
+    sol = jnmf.solve(problem, _Frozen(), start, max_iter=100, tol=tol, every=5)
+    assert bool(sol.status == Status.STALLED), sol.message
+    assert int(sol.n_iter) == STALL_ITERATIONS and "did not change" in sol.message
+    # a solver that reaches an exact stationary point is not stalled
+    exact = jnmf.solve(problem, jnmf.SOLVERS["anls-bpp"](), start, max_iter=100, tol=0.0, every=5)
+    assert bool(exact.status == Status.MAX_ITER), exact.message
