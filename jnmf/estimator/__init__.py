@@ -118,7 +118,7 @@ def non_negative_factorization(
         return W, est.components_, est.n_iter_
     data = _checks.as_data(X)
     with _precision(data.dtype):
-        W, H, solution = est._fit_transform(data, W, H, update_H=False)
+        W, H, solution, _ = est._fit_transform(data, W, H, update_H=False)
     return W, H, int(solution.n_iter)
 
 

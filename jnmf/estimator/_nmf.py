@@ -33,9 +33,14 @@ _CHECK_EVERY = 10
 _STATIC_BETAS = (0.0, 1.0, 2.0)
 _INITS = (None, "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
 
-_solve_program = eqx.filter_jit(solve)
 _init_program = eqx.filter_jit(initialize)
-_divergence_program = eqx.filter_jit(lambda divergence, X, W, H: divergence.value(X, W @ H))
+
+
+@eqx.filter_jit
+def _solve_program(problem, solver, factors: Factors, budget: Budget):
+    """``solve`` and D_β(X | WH) of its result, in one compiled program."""
+    solution = solve(problem, solver, factors, budget)
+    return solution, problem.divergence.value(problem.V, solution.W @ solution.H)
 
 
 def _precision(dtype):
@@ -173,7 +178,7 @@ class NMF:
         data = _checks.as_data(X)
         _output.check_features(self, X, names, data.shape[1], reset=False)
         with _precision(data.dtype):
-            W, _, _ = self._fit_transform(data, None, H.astype(data.dtype), update_H=False)
+            W, *_ = self._fit_transform(data, None, H.astype(data.dtype), update_H=False)
         return _output.wrap(self, W, X)
 
     def inverse_transform(self, X) -> np.ndarray:
@@ -192,8 +197,8 @@ class NMF:
         _output.check_features(self, X, names, data.shape[1], reset=True)
         start = time.perf_counter()
         with _precision(data.dtype):
-            W_fit, H_fit, solution = self._fit_transform(data, W, H, update_H=True)
-            self.reconstruction_err_ = self._error(data, W_fit, H_fit)
+            W_fit, H_fit, solution, divergence = self._fit_transform(data, W, H, update_H=True)
+        self.reconstruction_err_ = float(np.sqrt(2.0 * max(float(divergence), 0.0)))
         self.components_ = H_fit
         self.n_components_ = H_fit.shape[0]
         self.n_iter_ = int(solution.n_iter)
@@ -203,7 +208,8 @@ class NMF:
         return W_fit
 
     def _fit_transform(self, X: np.ndarray, W, H, update_H: bool):
-        """(W, H, Solution) of a fit of X (checked data), or of W alone with H fixed."""
+        """(W, H, Solution, D_β(X | WH)) of a fit of X (checked data), or of W alone with H
+        fixed."""
         n_samples, n_features = X.shape
         beta = self._beta()
         solver = self._solver_name(beta)
@@ -233,17 +239,17 @@ class NMF:
             H = _checks.custom_factor(
                 H, (self._rank(n_features, H), n_features), "NMF (input H)", X.dtype
             )
-            solution = self._solve_W(X, H, beta, solver, penalties)
-            return np.asarray(solution.W), H, solution
+            solution, divergence = self._solve_W(X, H, beta, solver, penalties)
+            return np.asarray(solution.W), H, solution, divergence
         rank = self._rank(n_features, H if self.init == "custom" else None)
         init = self._start(X, rank, W, H)
         problem = _problem(X, beta, penalties)
         if isinstance(init, str):  # its own small program: the fit's is shared by every init
             key = restart_keys(self._seed(), 1)[0]
             init = _init_program(key, problem, rank, init)
-        solution = _run(problem, get_solver(solver), Factors(*init), self._budget())
+        solution, divergence = _run(problem, get_solver(solver), Factors(*init), self._budget())
         self._warn_status(solution, "fit")
-        return np.asarray(solution.W), np.asarray(solution.H), solution
+        return np.asarray(solution.W), np.asarray(solution.H), solution, divergence
 
     def _solve_W(self, X, H, beta, solver: str, penalties):
         """W ≥ 0 minimizing the penalized D_β(X | W H) with H fixed, from W = √(mean X / r)."""
@@ -252,9 +258,9 @@ class NMF:
         W0 = np.full((X.shape[0], rank), level, X.dtype)
         problem = _problem(X, beta, penalties)
         solver = _held_H_solver(solver, beta)
-        solution = _run(problem, solver, Factors(W0, H), self._budget())
+        solution, divergence = _run(problem, solver, Factors(W0, H), self._budget())
         self._warn_status(solution, "transform")
-        return solution
+        return solution, divergence
 
     def _budget(self) -> Budget:
         return Budget(max_iter=int(self.max_iter), tol=float(self.tol), every=_CHECK_EVERY)
@@ -363,10 +369,6 @@ class NMF:
             return int(rs)
         raise ValueError(f"random_state must be None, an int or a RandomState, got {rs!r}")
 
-    def _error(self, X, W: np.ndarray, H: np.ndarray) -> float:
-        d = _divergence_program(_problem(X, self._beta(), (0.0,) * 4).divergence, X, W, H)
-        return float(np.sqrt(2.0 * max(float(d), 0.0)))
-
     def _warn_status(self, solution, what: str) -> None:
         """scikit-learn's ConvergenceWarning (n_iter = max_iter with tol > 0); a
         RuntimeWarning naming the iterations when the solve turned non-finite."""
@@ -413,8 +415,9 @@ def _problem(X, beta: float, penalties):
 
 
 def _run(problem, solver, factors: Factors, budget: Budget):
-    """``solve`` compiled once per shape, dtype and solver; its Python-side checks of the
-    problem first (inside the compiled program they see only shapes)."""
+    """(Solution, D_β(X | WH)): ``solve`` compiled once per shape, dtype and solver; its
+    Python-side checks of the problem first (inside the compiled program they see only
+    shapes)."""
     solver.check(problem)
     check_scale(problem)
     return _solve_program(problem, solver, factors, budget)
