@@ -10,7 +10,7 @@ module's ``from sklearn.decomposition import NMF, …`` and its parametrizations
 The tests listed in ``tests/sklearn_suite_inapplicable.py`` (with their reasons) are
 deselected; every other one must pass.
 
-Compiling dominates the run (about 140 programs, one per shape, dtype, solver and static β):
+Compiling dominates the run (one program per shape, dtype, solver and static β, ~1 s each):
 compiled programs are kept in JAX's persistent compilation cache, in a temporary folder
 shared by the two processes of one run; set ``JNMF_TEST_JAX_CACHE`` to a folder to keep it
 across runs (a warm cache makes each process several times faster).
