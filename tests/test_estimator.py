@@ -365,6 +365,14 @@ def test_warnings_at_max_iter_and_when_non_finite(rng, monkeypatch):
     with pytest.warns(RuntimeWarning, match=r"NMF transform: a non-finite value"):
         est.transform(X)
 
+    def stalls(*args):
+        solution, divergence = real(*args)
+        return eqx.tree_at(lambda s: s.status, solution, Status.STALLED), divergence
+
+    monkeypatch.setattr(_nmf, "_solve_program", stalls)
+    with pytest.warns(ConvergenceWarning, match="NMF fit stalled at iteration 20"):
+        NMF(2, max_iter=20, tol=0.0).fit(X)
+
 
 def test_verbose_shuffle_and_feature_names(rng, capsys):
     X, _, _ = low_rank(rng, 6, 5, 2)

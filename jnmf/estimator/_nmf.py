@@ -370,7 +370,7 @@ class NMF:
         raise ValueError(f"random_state must be None, an int or a RandomState, got {rs!r}")
 
     def _warn_status(self, solution, what: str) -> None:
-        """scikit-learn's ConvergenceWarning (n_iter = max_iter with tol > 0); a
+        """scikit-learn's ConvergenceWarning (n_iter = max_iter with tol > 0, or a stall); a
         RuntimeWarning naming the iterations when the solve turned non-finite."""
         n_iter = int(solution.n_iter)
         if bool(solution.status == Status.NONFINITE):
@@ -380,6 +380,14 @@ class NMF:
                 f"factors of iteration {n_iter}, the last finite ones, are returned. "
                 "Check the data's scale, beta_loss and the penalties, or use solver='mu'.",
                 RuntimeWarning,
+                stacklevel=5,
+            )
+        elif bool(solution.status == Status.STALLED):
+            warnings.warn(
+                f"NMF {what} stalled at iteration {n_iter}: the factors stopped changing while "
+                f"the KKT residual stayed large ({solution.message}). Try another solver or "
+                "init.",
+                convergence_warning(),
                 stacklevel=5,
             )
         elif n_iter == int(self.max_iter) and float(self.tol) > 0:
