@@ -1,12 +1,22 @@
 """Test configuration: float64 everywhere, fixed seeds."""
 
 import gc
+import os
+import tempfile
 
 import jax
 import numpy as np
 import pytest
 
 jax.config.update("jax_enable_x64", True)
+# A persistent compilation cache shared by every test module (and by the scikit-learn suite's
+# child process, which reads the same variable): the per-module cache release below then
+# costs a disk read, not a recompilation.  Set JNMF_TEST_JAX_CACHE to keep it elsewhere.
+jax.config.update(
+    "jax_compilation_cache_dir",
+    os.environ.get("JNMF_TEST_JAX_CACHE", os.path.join(tempfile.gettempdir(), "jnmf-jax-cache")),
+)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 @pytest.fixture
