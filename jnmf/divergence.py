@@ -167,9 +167,13 @@ def _zero_power(y, p):
     return jnp.where(p > 0, 0.0, jnp.where(p == 0, 1.0, jnp.inf)).astype(y.dtype)
 
 
+def kl_from_quotient(x, q, y):
+    """d_KL(x | y) = x log q − x + y given the quotient q = x / y (used where x > 0 only)."""
+    return jnp.where(x > 0, x * jnp.log(jnp.where(x > 0, q, 1.0)), 0.0) - x + y
+
+
 def _kl(x, y):
-    ratio = jnp.where(x > 0, x / _safe_pos(y), 1.0)
-    d = jnp.where(x > 0, x * jnp.log(ratio), 0.0) - x + y
+    d = kl_from_quotient(x, x / _safe_pos(y), y)
     return jnp.where((x > 0) & (y <= 0), jnp.inf, d)
 
 

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from jnmf.divergence import kl_from_quotient
 from jnmf.problem import Factors, Problem, penalty
 
 
@@ -189,8 +190,7 @@ def _evaluate_kl(problem: Problem, W: Array, H: Array) -> Evaluation:
     WH = W @ H
     observed = V > 0
     Q = jnp.where(observed, V / jnp.where(observed, WH, 1.0), 0.0)
-    d = jnp.where(observed, V * jnp.log(jnp.where(observed, Q, 1.0)), 0.0) - V + WH
-    value = jnp.sum(d) + penalty(problem, W, H)
+    value = jnp.sum(kl_from_quotient(V, Q, WH)) + penalty(problem, W, H)
     gH = jnp.sum(W, axis=0)[:, None] - W.T @ Q
     gW = jnp.sum(H, axis=1)[None, :] - Q @ H.T
     gH = gH + penalty_gradient(problem.l1_H, problem.l2_H, H)
