@@ -5,7 +5,8 @@
 
 validates everything in Python (``ValueError`` before compiling), builds a ``Problem``,
 runs ``n_restarts`` solves as one vmapped, jit-compiled program and returns the best
-(or all of them: ``return_restarts=True``).
+(or all of them: ``return_restarts=True``).  With ``mesh=`` the same program runs over a
+device mesh, V split by columns (and rows), on one host or many (``jnmf.shard``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from jnmf.batch import fit, resolve_batch_size, restart_keys
 from jnmf.checks import check_key, check_nonneg_scalar, check_positive_int, check_rank
 from jnmf.init import check_init
 from jnmf.problem import make_problem
+from jnmf.shard import global_problem, is_global, layout_for, refuse_sparse
 from jnmf.solve import DEFAULT_EVERY, Budget, Solution, check_scale
 from jnmf.solvers import SOLVERS, AbstractSolver, get_solver
 from jnmf.solvers.auto import pick_solver
@@ -41,6 +43,7 @@ def nmf(
     every: int = DEFAULT_EVERY,
     batch_size="auto",
     return_restarts: bool = False,
+    mesh=None,
 ) -> Solution:
     """Factorize V (n×m, ≥ 0) as W H with W (n×r) ≥ 0, H (r×m) ≥ 0.
 
@@ -67,9 +70,22 @@ def nmf(
         return_restarts: return every restart as one batched ``Solution`` (leading axis of
             length ``n_restarts``: ``sol.objective`` holds each restart's final objective;
             ``jnmf.best_of(sol)`` picks the best) instead of the best alone.
+        mesh: a ``jax.sharding.Mesh`` with axes named from ``("restarts", "rows",
+            "columns")`` (``jnmf.shard.make_mesh``): V is split by columns over "columns"
+            (and by rows over "rows"), the restarts over "restarts"; each size must divide
+            m, n and ``n_restarts``.  Per iteration only r×r, n×r and r×m blocks cross
+            devices (all-reduces of WᵀV, VHᵀ, the Grams and scalars); results equal the
+            single-device fit up to the order of sums.  V may be a host array (NumPy, the
+            same on every process) or a global ``jax.Array`` already split over the mesh.
+            Several hosts: call ``jax.distributed.initialize(...)`` first on every process,
+            build the mesh over ``jax.devices()`` and call ``nmf`` with the same arguments
+            everywhere; ``jnmf.shard.gather`` copies the factors to every host (recipe in
+            ``jnmf.shard``'s docstring).  Sparse V is refused with a mesh; NNDSVD inits
+            gather V once for their SVD.
 
     Returns:
-        The best restart's ``Solution`` (every restart's with ``return_restarts=True``).
+        The best restart's ``Solution`` (every restart's with ``return_restarts=True``);
+        with a mesh its arrays are global arrays, W split by rows and H by columns.
     """
     rank = check_rank(rank)
     n_restarts = check_positive_int("n_restarts", n_restarts)
@@ -80,7 +96,15 @@ def nmf(
     tol = check_nonneg_scalar("tol", tol)
     kkt_tol = check_nonneg_scalar("kkt_tol", kkt_tol)
     key = check_key(key)
-    problem = make_problem(V, beta, l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H, weights=weights)
+    penalties = {"l1_W": l1_W, "l1_H": l1_H, "l2_W": l2_W, "l2_H": l2_H}
+    layout = None
+    if mesh is not None:
+        refuse_sparse(V)
+        layout = layout_for(mesh, _shape(V), n_restarts, batch_size)
+    if layout is not None and (is_global(V) or is_global(weights)):
+        problem = global_problem(V, beta, layout, weights=weights, **penalties)
+    else:
+        problem = make_problem(V, beta, weights=weights, **penalties)
     n, m = problem.shape
     if isinstance(solver, str) and solver == "auto":
         solver = pick_solver(problem)
@@ -98,9 +122,24 @@ def nmf(
         )
     batch = resolve_batch_size(batch_size)
     keys = restart_keys(key, n_restarts)
-    check_scale(problem)
+    if not is_global(problem.V):  # a global V's scale is not read on the host
+        check_scale(problem)
+    if layout is not None and layout.size("restarts") > 1:
+        batch = None  # restarts spread over devices run as one vmap (layout_for checked it)
     budget = Budget(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every)
-    return fit(problem, solver_obj, keys, start, rank, budget, batch, return_restarts)
+    return fit(problem, solver_obj, keys, start, rank, budget, batch, return_restarts, layout)
+
+
+def _shape(V) -> tuple[int, ...]:
+    """V's shape before conversion (``make_problem`` checks it is a 2-D matrix)."""
+    shape = getattr(V, "shape", None)
+    if shape is None:
+        import numpy as np
+
+        shape = np.shape(V)
+    if len(shape) != 2:
+        raise ValueError(f"V must be a 2-D matrix (n×m), got shape {tuple(shape)}")
+    return tuple(shape)
 
 
 __all__ = ["nmf", "SOLVERS"]

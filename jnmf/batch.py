@@ -26,6 +26,7 @@ from jax import Array
 
 from jnmf.init import initialize
 from jnmf.problem import Factors, Problem
+from jnmf.shard import Layout
 from jnmf.solve import Budget, Solution, solve
 from jnmf.solvers.base import AbstractSolver
 from jnmf.solvers.mu import MultiplicativeUpdate
@@ -153,11 +154,25 @@ def starts_from_keys(problem: Problem, keys: Array, init, rank: int) -> Factors:
 def best_of(solutions: Solution) -> Solution:
     """The restart with the smallest final objective (NaN counts as +inf) of a batched
     ``Solution`` with one leading restart axis."""
+    return _best(solutions, by_mask=False)
+
+
+def _best(solutions: Solution, by_mask: bool) -> Solution:
+    """``best_of``; ``by_mask=True`` picks by a sum over the restart axis of the leaves
+    zeroed except at the best (exact: the other terms are exact zeros, ``where`` first),
+    which XLA partitions as one all-reduce per leaf when restarts are split over devices,
+    where indexing gathers every restart's factors onto every device."""
     objectives = solutions.objective
     best = jnp.argmin(jnp.where(jnp.isnan(objectives), jnp.inf, objectives))
     arrays, static = eqx.partition(solutions, eqx.is_array)
-    picked = jax.tree_util.tree_map(lambda x: x[best], arrays)
-    return eqx.combine(picked, static)
+
+    def pick(x):
+        if not by_mask:
+            return x[best]
+        chosen = (jnp.arange(x.shape[0]) == best).reshape((-1,) + (1,) * (x.ndim - 1))
+        return jnp.sum(jnp.where(chosen, x, jnp.zeros((), x.dtype)), axis=0, dtype=x.dtype)
+
+    return eqx.combine(jax.tree_util.tree_map(pick, arrays), static)
 
 
 # ------------------------------------------------------------------------------ one fit
@@ -168,14 +183,19 @@ def best_of(solutions: Solution) -> Solution:
 SMALL_FIT = 1 << 17
 
 
-def _fit(problem, solver, keys, init, rank, budget, batch_size, every_restart):
-    if keys.shape[0] == 1 and not every_restart:  # one restart: no batch axis at all
-        starts = starts_from_keys(problem, keys, init, rank)
-        start = jax.tree_util.tree_map(lambda x: x[0], starts)
-        return solve(problem, solver, start, budget)
+def _fit(problem, solver, keys, init, rank, budget, batch_size, every_restart, layout):
     starts = starts_from_keys(problem, keys, init, rank)
+    if keys.shape[0] == 1 and not every_restart:  # one restart: no batch axis at all
+        start = jax.tree_util.tree_map(lambda x: x[0], starts)
+        if layout is not None:
+            start = layout.constrain(start, batched=False)
+        return solve(problem, solver, start, budget)
+    if layout is not None:
+        starts = layout.constrain(starts, batched=True)
     solutions = solve_batch(problem, solver, starts, budget, batch_size=batch_size)
-    return solutions if every_restart else best_of(solutions)
+    if every_restart:
+        return solutions
+    return _best(solutions, by_mask=layout is not None and layout.size("restarts") > 1)
 
 
 def _compiled(options: dict | None):
@@ -198,18 +218,45 @@ def fit(
     budget: Budget,
     batch_size: int | None = None,
     every_restart: bool = False,
+    layout: Layout | None = None,
 ) -> Solution:
     """``jnmf.nmf``'s one compiled program: starts from ``keys``, the solves and the choice of
     the best (or every restart, ``every_restart=True``, as a batched ``Solution``).
 
     One restart runs ``solve`` alone, with no batch axis.  Fits of at most ``SMALL_FIT``
     entries compile with XLA's backend optimizations off (see ``SMALL_FIT``).
+
+    ``layout`` (``jnmf.shard.Layout``) spreads the fit over a device mesh: V and the weights
+    are split as it says, every other array is replicated, and the starting factors are
+    constrained to its factor layout; XLA partitions the rest of the program
+    (``jnmf.shard``).  The layout is part of the compiled program's key.
     """
-    args = (problem, solver, keys, init, rank, budget, batch_size, every_restart)
+    program, dynamic, static = _program(
+        problem, solver, keys, init, rank, budget, batch_size, every_restart, layout
+    )
+    return program(dynamic, static)
+
+
+def lower_fit(*args, **kwargs) -> jax.stages.Lowered:
+    """The lowered program that ``fit`` with the same arguments runs (``.compile()`` it, then
+    read ``.as_text()`` or ``.memory_analysis()``)."""
+    program, dynamic, static = _program(*args, **kwargs)
+    return program.lower(dynamic, static)
+
+
+def _program(
+    problem, solver, keys, init, rank, budget, batch_size=None, every_restart=False, layout=None
+):
+    """The jitted fit for this shape and its (dynamic, static) arguments, placed on the
+    layout's mesh when there is one."""
+    if layout is not None:
+        problem = layout.place_problem(problem)
+        solver, keys, init, budget = layout.replicate((solver, keys, init, budget))
+    args = (problem, solver, keys, init, rank, budget, batch_size, every_restart, layout)
     dynamic, static = eqx.partition(args, eqx.is_array)
     n, m = problem.shape
     program = _FIT_SMALL if n * m <= SMALL_FIT and jax.default_backend() == "cpu" else _FIT
-    return program(dynamic, static)
+    return program, dynamic, static
 
 
 def solve_restarts(
