@@ -6,9 +6,14 @@ thread); otherwise (a log file, CI) each finished task prints one plain line.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import TextIO
+
+import numpy as np
+
+COMPILE_EVENT_PREFIX = "/jax/core/compile/"  # jax.monitoring events of tracing, lowering, compiling
 
 
 def _clock(seconds: float) -> str:
@@ -76,12 +81,18 @@ class Progress:
         if self.tty:
             self._draw()
 
-    def finish(self, label: str, outcome: str, seconds: float | None = None) -> None:
+    def finish(
+        self, label: str, outcome: str, seconds: float | None = None, compile_s: float = 0.0
+    ) -> None:
+        """Count a finished task and print its line (with the seconds JAX spent compiling
+        for it, when it compiled anything)."""
         self.done += 1
         if seconds is not None:
             self.computed += 1
             self.compute_s += seconds
         took = f" in {seconds:.1f} s" if seconds is not None else ""
+        if seconds is not None and compile_s > 0:
+            took += f" (compile {compile_s:.1f} s)"
         elapsed = _clock(time.perf_counter() - self.started)
         self.current = ""
         self.line(
@@ -96,3 +107,28 @@ class Progress:
             with self._lock:
                 self.stream.write("\r\x1b[K")
                 self.stream.flush()
+
+
+@contextlib.contextmanager
+def compile_timer():
+    """Yields a list whose one entry becomes the seconds JAX spent compiling in the block
+    (the union of its compile-event time spans, so nested events are not counted twice)."""
+    import jax.monitoring as monitoring
+
+    spans: list[tuple[float, float]] = []
+
+    def listen(event, start, end, **kwargs):
+        if event.startswith(COMPILE_EVENT_PREFIX):
+            spans.append((start, end))
+
+    monitoring.register_event_time_span_listener(listen)
+    total = [0.0]
+    try:
+        yield total
+    finally:
+        monitoring.unregister_event_time_span_listener(listen)
+        covered, reach = 0.0, -np.inf
+        for start, end in sorted(spans):
+            covered += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        total[0] = covered

@@ -6,7 +6,8 @@ stored task (arrays as NumPy arrays, the rest as plain Python values), and write
 written as underscores: ``task_driven_digits_accuracy.png``) into ``RUN_DIR/figures`` (and
 into ``figures_out`` when given), each of ``study.tables(...)`` as CSV and JSON into
 ``RUN_DIR/tables``, and any other files the study draws (``study.write_files``: the audio
-study's resynthesized components as WAV) into ``RUN_DIR/files``.  Damaged task files are named and left out (rerun ``jnmf-run``).
+study's resynthesized components as WAV) into ``RUN_DIR/files``.  Damaged task files are
+named and left out (rerun ``jnmf-run``).
 """
 
 from __future__ import annotations

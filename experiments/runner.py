@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from experiments.config import Config, RunSettings
-from experiments.progress import Progress
+from experiments.progress import Progress, compile_timer
 from experiments.store import DamagedFile, RunStore, StoreError, environment
 from experiments.study import SkipTask, StudyConfigError, Task
 
@@ -217,7 +217,8 @@ def _compute_one(study, store: RunStore, task: Task, data, progress, report: Run
     progress.start(task.label)
     t0 = time.perf_counter()
     try:
-        result = study.compute(task, data)
+        with compile_timer() as compile_s:
+            result = study.compute(task, data)
         seconds = time.perf_counter() - t0
         store.save_task(task.key, "done", result, params=dict(task.params), seconds=seconds)
     except SkipTask as reason:
@@ -234,4 +235,4 @@ def _compute_one(study, store: RunStore, task: Task, data, progress, report: Run
         progress.finish(task.label, "FAILED")
         return
     report.computed.append(task.key)
-    progress.finish(task.label, "done", seconds)
+    progress.finish(task.label, "done", seconds, compile_s=compile_s[0])

@@ -6,6 +6,7 @@ A toy study (no JAX computation) keeps every test fast; it is registered for the
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,10 +30,10 @@ class ToyStudy(Study):
     calls: list = []
 
     def parse(self, section):
-        allowed = {"n", "skip", "fail", "interrupt_at"}
+        allowed = {"n", "skip", "fail", "interrupt_at", "jit"}
         if set(section) - allowed:
             raise StudyConfigError(f"unknown keys {sorted(set(section) - allowed)}")
-        return {"n": 3, "skip": [], "fail": [], "interrupt_at": -1, **section}
+        return {"n": 3, "skip": [], "fail": [], "interrupt_at": -1, "jit": False, **section}
 
     def tasks(self, config):
         return [Task(f"t{i}", {"i": i, **config}) for i in range(config["n"])]
@@ -46,6 +47,10 @@ class ToyStudy(Study):
             raise RuntimeError(f"task {i} broke")
         if i == task.params["interrupt_at"]:
             raise KeyboardInterrupt
+        if task.params["jit"]:  # a program of a shape never compiled before
+            import jax
+
+            jax.jit(lambda v: v * 3.0 + 1.0)(np.ones(1000 + 7 * i + len(ToyStudy.calls)))
         return {"x": np.arange(i + 1.0), "sq": i * i, "name": f"t{i}", "pair": [i, i + 1]}
 
     def figures(self, results, config):
@@ -92,6 +97,16 @@ def test_results_round_trip_and_resume(toy):
     assert problem is None and len(metadata["sessions"]) == 2
     assert metadata["sessions"][0]["git"] is None or "commit" in metadata["sessions"][0]["git"]
     assert {"jax", "devices", "numpy"} <= set(metadata["sessions"][0])
+
+
+def test_progress_lines_report_compile_seconds(toy):
+    out = io.StringIO()
+    report = run(toy(n=2, jit=True), stream=out)
+    assert report.exit_code == 0
+    lines = [line for line in out.getvalue().splitlines() if "] done: t" in line]
+    assert len(lines) == 2
+    for line in lines:
+        assert re.search(r"in \d+\.\d s \(compile \d+\.\d s\)", line), line
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ with zeros) raises ``SkipTask`` with the reason.  Only jnmf's public API is used
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from experiments.data import Data, DatasetSpec, known_shape, load_dataset, parse_datasets
+from experiments.progress import compile_timer
 from experiments.study import SkipTask, Study, StudyConfigError, Task
 from experiments.validate import check_value, choices, parse_table
 
 BETA_NAMES = {"frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
-COMPILE_EVENT_PREFIX = "/jax/core/compile/"
 SUMMARY_FIELDS = ("best_objective", "final_kkt", "n_iter", "compile_s", "run_s", "s_per_iter")
 
 
@@ -153,31 +152,6 @@ def load_grid_data(config: GridConfig) -> GridData:
         datasets[label] = load_dataset(label, config.data[label], dtype)
         check_ranks(config.ranks, datasets[label].V.shape, label)
     return GridData(config, datasets)
-
-
-@contextlib.contextmanager
-def compile_timer():
-    """Yields a list whose one entry becomes the seconds JAX spent compiling in the block
-    (the union of its compile-event time spans, so nested events are not counted twice)."""
-    import jax.monitoring as monitoring
-
-    spans: list[tuple[float, float]] = []
-
-    def listen(event, start, end, **kwargs):
-        if event.startswith(COMPILE_EVENT_PREFIX):
-            spans.append((start, end))
-
-    monitoring.register_event_time_span_listener(listen)
-    total = [0.0]
-    try:
-        yield total
-    finally:
-        monitoring.unregister_event_time_span_listener(listen)
-        covered, reach = 0.0, -np.inf
-        for start, end in sorted(spans):
-            covered += max(0.0, end - max(start, reach))
-            reach = max(reach, end)
-        total[0] = covered
 
 
 def fit(config: GridConfig, task: Task, data: Data) -> dict[str, Any]:
