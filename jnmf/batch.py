@@ -176,11 +176,13 @@ def _best(solutions: Solution, by_mask: bool) -> Solution:
 
 
 # ------------------------------------------------------------------------------ one fit
-# A fit of at most this many entries (n·m, e.g. 400×300) compiles with XLA's CPU backend
-# optimizations off: compilation dominates such a fit (at 100×50 the option took a new
-# shape's first call from 3.5 s to 2.0 s on a loaded machine), and its iterations stay cheap
-# (at 2000×1000 the same option made a KL-MU iteration 3× slower; products are unaffected).
-SMALL_FIT = 1 << 17
+# A fit whose work n·m·r·max_iter·restarts is at most this compiles with XLA's CPU backend
+# optimizations off.  The option roughly halves compilation (a new 100×50 shape: 3.5 s → 2.0 s
+# on a loaded machine) but runs the loop 4–9× slower (interleaved, 200 MU iterations:
+# 100×50 r = 5: 0.12 → 0.51 s; 300×200 r = 10: 0.57 → 3.1 s; 400×300 r = 20: 1.3 → 7.0 s),
+# so it pays only while the iterations themselves are a fraction of a second: 100×50 at
+# rank 5 and 200 iterations (5·10⁶) is in, 300×200 at rank 10 (1.2·10⁸) is out.
+SMALL_FIT = 1 << 25
 
 
 def _fit(problem, solver, keys, init, rank, budget, batch_size, every_restart, layout):
@@ -223,8 +225,9 @@ def fit(
     """``jnmf.nmf``'s one compiled program: starts from ``keys``, the solves and the choice of
     the best (or every restart, ``every_restart=True``, as a batched ``Solution``).
 
-    One restart runs ``solve`` alone, with no batch axis.  Fits of at most ``SMALL_FIT``
-    entries compile with XLA's backend optimizations off (see ``SMALL_FIT``).
+    One restart runs ``solve`` alone, with no batch axis.  Fits whose work n·m·r·max_iter·
+    restarts is at most ``SMALL_FIT`` compile with XLA's backend optimizations off (see
+    ``SMALL_FIT``).
 
     ``layout`` (``jnmf.shard.Layout``) spreads the fit over a device mesh: V and the weights
     are split as it says, every other array is replicated, and the starting factors are
@@ -255,7 +258,8 @@ def _program(
     args = (problem, solver, keys, init, rank, budget, batch_size, every_restart, layout)
     dynamic, static = eqx.partition(args, eqx.is_array)
     n, m = problem.shape
-    program = _FIT_SMALL if n * m <= SMALL_FIT and jax.default_backend() == "cpu" else _FIT
+    work = n * m * rank * budget.max_iter * keys.shape[0]
+    program = _FIT_SMALL if work <= SMALL_FIT and jax.default_backend() == "cpu" else _FIT
     return program, dynamic, static
 
 

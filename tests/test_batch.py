@@ -39,7 +39,7 @@ def test_one_fit_program_small_and_large_options_agree(rng, monkeypatch):
     batched = jnmf.nmf(V, 3, return_restarts=True, **args)
     assert batched.W.shape == (1, 30, 3)
     np.testing.assert_allclose(np.asarray(one.W), np.asarray(batched.W[0]), rtol=1e-12)
-    assert V.size <= jnmf.batch.SMALL_FIT
+    assert V.size * 3 * 80 <= jnmf.batch.SMALL_FIT
     monkeypatch.setattr(jnmf.batch, "SMALL_FIT", 0)
     optimized = jnmf.nmf(V, 3, **args)
     np.testing.assert_allclose(np.asarray(optimized.W), np.asarray(one.W), rtol=1e-11)
