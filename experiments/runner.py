@@ -14,6 +14,7 @@ computes) selects the platform and precision; ``run`` only checks that they matc
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -46,6 +47,21 @@ def setup_jax(settings: RunSettings) -> None:
     if settings.platform in ("cpu", "tpu"):
         jax.config.update("jax_platforms", settings.platform)
     jax.config.update("jax_enable_x64", settings.precision == "float64")
+    cache = compilation_cache_dir(settings)
+    if cache is not None and not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+
+
+def compilation_cache_dir(settings: RunSettings) -> str | None:
+    """JAX's persistent compilation cache of runs: ``$JNMF_JAX_CACHE``, or ``<out>/.jax-cache``
+    (``JNMF_JAX_CACHE=off`` turns it off).  A rerun, a resumed run and other studies with the
+    same shapes read their compiled programs from disk instead of compiling them again.
+    """
+    chosen = os.environ.get("JNMF_JAX_CACHE", "")
+    if chosen.lower() == "off":
+        return None
+    return chosen or os.path.join(settings.out, ".jax-cache")
 
 
 def check_jax(settings: RunSettings) -> None:

@@ -280,3 +280,16 @@ def test_jnmf_figures_names_damaged_files_and_redraws_the_rest(toy, tmp_path, ca
     assert [r["key"] for r in rows] == ["t0"]
     assert figures_main([str(tmp_path / "nowhere")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_runs_use_a_persistent_compilation_cache(monkeypatch, tmp_path):
+    from experiments.config import RunSettings
+    from experiments.runner import compilation_cache_dir
+
+    settings = RunSettings(out=str(tmp_path / "results"))
+    monkeypatch.delenv("JNMF_JAX_CACHE", raising=False)
+    assert compilation_cache_dir(settings) == str(tmp_path / "results" / ".jax-cache")
+    monkeypatch.setenv("JNMF_JAX_CACHE", str(tmp_path / "elsewhere"))
+    assert compilation_cache_dir(settings) == str(tmp_path / "elsewhere")
+    monkeypatch.setenv("JNMF_JAX_CACHE", "off")
+    assert compilation_cache_dir(settings) is None
