@@ -14,7 +14,10 @@ compiled program sees:
   are set to exactly 0: XLA flushes them to zero on CPU and GPU, so a check that reads
   ``V > 0`` in NumPy would otherwise disagree with the program (KL would then meet
   0·log 0 where the check saw a positive entry);
-* sparse matrices are refused until sparse input is supported.
+* a sparse V (``jax.experimental.sparse.BCOO`` or SciPy sparse, imported lazily) becomes a
+  ``jnmf.sparse.SparseMatrix`` (``as_sparse_matrix``): entries outside the shape dropped,
+  duplicates summed, indices sorted row-major, values normalized and checked as a dense V's
+  are.  Every other argument (weights, factors) must be dense (``refuse_sparse``).
 """
 
 from __future__ import annotations
@@ -41,23 +44,102 @@ def _is_integer(v) -> bool:
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def refuse_sparse(V, name: str = "V") -> None:
-    """Raise ``ValueError`` when V is a ``jax.experimental.sparse`` or SciPy sparse matrix.
+def is_sparse_input(x) -> bool:
+    """x is a ``jnmf.sparse.SparseMatrix``, a ``jax.experimental.sparse`` or a SciPy sparse
+    matrix (only modules already imported are consulted: a sparse matrix implies its module
+    is loaded)."""
+    from jnmf.sparse import SparseMatrix
 
-    Only modules already imported are consulted: a sparse matrix implies its module is loaded.
-    """
+    if isinstance(x, SparseMatrix):
+        return True
     jax_sparse = sys.modules.get("jax.experimental.sparse")
     scipy_sparse = sys.modules.get("scipy.sparse")
-    if jax_sparse is not None and isinstance(V, jax_sparse.JAXSparse):
-        how = f"{name}.todense()"
-    elif scipy_sparse is not None and scipy_sparse.issparse(V):
-        how = f"{name}.toarray()"
-    else:
+    if jax_sparse is not None and isinstance(x, jax_sparse.JAXSparse):
+        return True
+    return scipy_sparse is not None and scipy_sparse.issparse(x)
+
+
+def refuse_sparse(V, name: str = "V") -> None:
+    """Raise ``ValueError`` when ``name`` is a sparse matrix (only V may be sparse)."""
+    if not is_sparse_input(V):
         return
+    how = f"{name}.toarray()" if hasattr(V, "toarray") else f"{name}.todense()"
     raise ValueError(
-        f"sparse input is not supported yet; pass {how} to factorize {name} as a dense "
-        f"matrix (got {type(V).__name__} of shape {tuple(V.shape)})"
+        f"sparse input is not supported yet for {name} (only the data V may be sparse); pass "
+        f"{how} (got {type(V).__name__} of shape {tuple(V.shape)})"
     )
+
+
+def _sparse_parts(V, name: str):
+    """(rows, cols, values, shape) of a concrete SciPy sparse matrix or BCOO, as NumPy."""
+    if hasattr(V, "tocoo"):  # SciPy
+        if V.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D matrix (n×m), got shape {tuple(V.shape)}")
+        coo = V.tocoo()
+        return np.asarray(coo.row), np.asarray(coo.col), np.asarray(coo.data), coo.shape
+    from jax.experimental.sparse import BCOO
+
+    if not isinstance(V, BCOO):
+        raise ValueError(
+            f"sparse {name} must be a jax.experimental.sparse.BCOO or a SciPy sparse matrix, "
+            f"got {type(V).__name__}; convert it with BCOO.from_scipy_sparse or .todense()"
+        )
+    if V.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix (n×m), got shape {tuple(V.shape)}")
+    if V.n_batch or V.n_dense:
+        raise ValueError(
+            f"sparse {name} must be a BCOO with n_batch = n_dense = 0 (plain (row, column) "
+            f"indices), got n_batch={V.n_batch}, n_dense={V.n_dense}"
+        )
+    index = np.asarray(V.indices)
+    return index[:, 0], index[:, 1], np.asarray(V.data), V.shape
+
+
+def as_sparse_matrix(V, name: str = "V"):
+    """A sparse ``V`` as a ``jnmf.sparse.SparseMatrix`` (n×m) in the float dtype the core
+    computes in.
+
+    Concrete input (SciPy sparse or BCOO): entries outside the shape (BCOO padding) are
+    dropped, duplicate indices summed, indices sorted row-major (int32), values normalized as
+    ``as_float_array`` does and checked as ``check_matrix`` checks a dense V (same messages:
+    NaN, infinite or negative entries; not 2-D; empty).  A BCOO whose values are traced (under
+    ``jit``) is checked for shape and dtype only, and must already hold unique in-bounds
+    indices (as ``BCOO.sum_duplicates`` leaves them); its indices are sorted.
+    """
+    from jax.experimental.sparse import BCOO
+
+    from jnmf.sparse import SparseMatrix
+
+    if isinstance(V, SparseMatrix):
+        return V
+    if isinstance(V, BCOO) and (_is_tracer(V.data) or _is_tracer(V.indices)):
+        if V.ndim != 2 or V.n_batch or V.n_dense:
+            raise ValueError(
+                f"{name} must be a 2-D BCOO with n_batch = n_dense = 0, got shape {tuple(V.shape)}"
+            )
+        _check_nonempty(V.shape, name)
+        try:
+            dtype = _float_dtype(V.dtype)
+        except ValueError as err:
+            raise ValueError(f"{name} {err}") from None
+        V = V.sort_indices()
+        data = V.data if V.dtype == dtype else V.data.astype(dtype)
+        return SparseMatrix(data, V.indices, tuple(V.shape))
+    row, col, values, shape = _sparse_parts(V, name)
+    n, m = (int(d) for d in shape)
+    _check_nonempty((n, m), name)
+    if not (jnp.issubdtype(values.dtype, jnp.number) or values.dtype == np.bool_):
+        raise ValueError(f"{name} must be a numeric array, got dtype {values.dtype}")
+    inside = (row >= 0) & (row < n) & (col >= 0) & (col < m)
+    linear = row[inside].astype(np.int64) * m + col[inside].astype(np.int64)
+    unique, inverse = np.unique(linear, return_inverse=True)
+    summed = np.zeros(unique.shape, values.dtype)
+    np.add.at(summed, inverse, values[inside])
+    data = as_float_array(summed, name)
+    _check_values(np.asarray(data), name)
+    index_dtype = np.int32 if max(n, m) < 2**31 else np.int64
+    index = np.stack([unique // m, unique % m], axis=1).astype(index_dtype)
+    return SparseMatrix(data, jnp.asarray(index), (n, m))
 
 
 def _float_dtype(dtype) -> np.dtype:
@@ -119,20 +201,13 @@ def as_float_array(x, name: str) -> Array:
     return jnp.asarray(flushed)
 
 
-def check_matrix(V: Array, name: str = "V", *, allow_nan_where=None) -> None:
-    """Raise ``ValueError`` unless V is a non-empty 2-D matrix of finite entries ≥ 0.
+def _check_nonempty(shape, name: str) -> None:
+    if shape[0] == 0 or shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(shape)}): nothing to factorize")
 
-    ``allow_nan_where``: a boolean mask of entries exempt from the checks (missing data).
-    """
-    if V.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix (n×m), got shape {tuple(V.shape)}")
-    if V.shape[0] == 0 or V.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {tuple(V.shape)}): nothing to factorize")
-    if _is_tracer(V):
-        return
-    vals = np.asarray(V)
-    if allow_nan_where is not None:
-        vals = np.where(np.asarray(allow_nan_where), 0.0, vals)
+
+def _check_values(vals: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` for NaN, infinite or negative entries (any shape)."""
     if np.isnan(vals).any():
         raise ValueError(
             f"{name} has {int(np.isnan(vals).sum())} NaN entries; NMF needs finite data "
@@ -147,6 +222,22 @@ def check_matrix(V: Array, name: str = "V", *, allow_nan_where=None) -> None:
             f"{name} has {int((vals < 0).sum())} negative entries (min {vals.min():.3g}); "
             "NMF needs non-negative data: shift, clip or use a signed method"
         )
+
+
+def check_matrix(V: Array, name: str = "V", *, allow_nan_where=None) -> None:
+    """Raise ``ValueError`` unless V is a non-empty 2-D matrix of finite entries ≥ 0.
+
+    ``allow_nan_where``: a boolean mask of entries exempt from the checks (missing data).
+    """
+    if V.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D matrix (n×m), got shape {tuple(V.shape)}")
+    _check_nonempty(V.shape, name)
+    if _is_tracer(V):
+        return
+    vals = np.asarray(V)
+    if allow_nan_where is not None:
+        vals = np.where(np.asarray(allow_nan_where), 0.0, vals)
+    _check_values(vals, name)
 
 
 def check_positive_int(name: str, v) -> int:

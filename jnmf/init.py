@@ -7,6 +7,12 @@
 - a tuple ``(W0, H0)``: user factors, checked for shape and sign.
 
 With entry weights, "mean V" is the weighted mean over observed entries.
+
+For a sparse V the NNDSVD methods take the leading singular triplets from a subspace
+iteration built from sparse products only (``sparse_svd``: V X and Vᵀ Y, never an n×m
+array); for min(n, m) ≤ ``SVD_FULL_RANGE`` it spans V's whole range and gives the SVD to
+rounding (as the dense path's), otherwise its accuracy depends on the spectral gap after
+the r-th singular value.
 """
 
 from __future__ import annotations
@@ -15,18 +21,54 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from jnmf import sparse
 from jnmf.checks import check_factors, check_key, check_rank
 from jnmf.problem import Factors, Problem
 
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
 
 
+# Subspace iteration for the SVD of a sparse V: columns beyond the rank, power steps, and
+# the size up to which the subspace is V's whole range (then the SVD is exact to rounding).
+SVD_OVERSAMPLE = 10
+SVD_POWER_STEPS = 8
+SVD_FULL_RANGE = 128
+
+
 def data_mean(problem: Problem) -> Array:
     """Mean of V (weighted mean over observed entries when weights are given)."""
-    if problem.weights is None:
-        return jnp.mean(problem.V)
-    M = problem.weights
-    return jnp.sum(M * problem.data()) / jnp.sum(M)
+    return problem.data_mean()
+
+
+def sparse_svd(V, rank: int) -> tuple[Array, Array, Array]:
+    """The leading ``rank`` singular triplets (U n×r, S (r,), Vt r×m) of a sparse V.
+
+    Randomized subspace iteration (Halko, Martinsson & Tropp 2011): Q = orth(V Ω) with
+    Ω (m×k) Gaussian from a fixed key, then ``SVD_POWER_STEPS`` steps Q ← orth(V orth(Vᵀ Q)),
+    and the SVD of the small k×m matrix B = Qᵀ V = (Vᵀ Q)ᵀ gives V ≈ (Q U_B) S Vt.
+    k = min(n, m, rank + ``SVD_OVERSAMPLE``); when k = min(n, m) no power step is needed.
+    Only products V X and Vᵀ Y are formed (``jnmf.sparse``).
+    """
+    n, m = V.shape
+    full = min(n, m) <= SVD_FULL_RANGE
+    k = min(n, m) if full else min(n, m, rank + SVD_OVERSAMPLE)
+    data = V.data
+
+    def times(X):  # V X, X (m×k)
+        return sparse.right_product(V, data, X.T)
+
+    def times_t(Y):  # Vᵀ Y, Y (n×k)
+        return sparse.left_product(Y, V, data).T
+
+    omega = jax.random.normal(jax.random.PRNGKey(0), (m, k), data.dtype)
+    Q, _ = jnp.linalg.qr(times(omega))
+    steps = 0 if k == min(n, m) else SVD_POWER_STEPS
+    for _ in range(steps):
+        Z, _ = jnp.linalg.qr(times_t(Q))
+        Q, _ = jnp.linalg.qr(times(Z))
+    B = times_t(Q).T
+    Ub, S, Vt = jnp.linalg.svd(B, full_matrices=False)
+    return (Q @ Ub)[:, :rank], S[:rank], Vt[:rank, :]
 
 
 def random_init(key: Array, problem: Problem, rank: int) -> Factors:
@@ -42,12 +84,16 @@ def random_init(key: Array, problem: Problem, rank: int) -> Factors:
 def nndsvd_init(key: Array, problem: Problem, rank: int, fill: str | None = None) -> Factors:
     """NNDSVD from the leading ``rank`` singular triplets of V; ``fill`` in {None, 'a', 'ar'}.
 
+    A sparse V takes its triplets from ``sparse_svd``.
+
     For each triplet (σ, u, v) after the first, keep the sign pattern (u₊v₊ᵀ or u₋v₋ᵀ) with the
     larger norm product; entries below 1e-6 are set to 0 as scikit-learn does.
     """
-    V = problem.data()
-    U, S, Vt = jnp.linalg.svd(V, full_matrices=False)
-    U, S, Vt = U[:, :rank], S[:rank], Vt[:rank, :]
+    if problem.is_sparse:
+        U, S, Vt = sparse_svd(problem.V, rank)
+    else:
+        U, S, Vt = jnp.linalg.svd(problem.data(), full_matrices=False)
+        U, S, Vt = U[:, :rank], S[:rank], Vt[:rank, :]
     up, un = jnp.maximum(U, 0.0), jnp.maximum(-U, 0.0)
     vp, vn = jnp.maximum(Vt, 0.0), jnp.maximum(-Vt, 0.0)
     nup, nun = jnp.linalg.norm(up, axis=0), jnp.linalg.norm(un, axis=0)

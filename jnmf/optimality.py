@@ -8,6 +8,12 @@ The divergence part splits into positive and negative parts (``gradient_parts_H`
 Wᵀ(M ⊙ (WH)^(β−1)) − Wᵀ(M ⊙ V ⊙ (WH)^(β−2)); multiplicative updates are their ratio.
 Frobenius without weights uses the Gram form WᵀW H − WᵀV, which never forms WH.
 
+A sparse V (``Problem.is_sparse``) never forms WH either: WH is sampled at the stored
+entries (``jnmf.sparse``) and the products with V are sparse–dense products.  At β = 1 the
+positive part is the column sum of W; at β = 2 the Gram form holds as it is; for any other β
+the positive part Wᵀ (WH)^(β−1) runs over every entry (V = 0 included) and is formed one
+block of columns at a time (``sparse.dense_left``).
+
 First-order (KKT) conditions of min f over W, H ≥ 0 are X ≥ 0, ∇f ≥ 0, X ⊙ ∇f = 0, which
 hold exactly when min(X, ∇_X f) = 0.  We report
 
@@ -23,8 +29,9 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from jnmf import sparse
 from jnmf.divergence import kl_from_quotient
-from jnmf.problem import Factors, Problem, penalty
+from jnmf.problem import Factors, Problem, divergence_value, penalty
 
 
 def gradient_parts_H(
@@ -38,6 +45,8 @@ def gradient_parts_H(
     """
     div = problem.divergence
     M = problem.weights
+    if problem.is_sparse:
+        return _sparse_parts_H(problem, W, H, floor)
     if problem.is_quadratic:
         return (W.T @ W) @ H, W.T @ problem.V
     WH = W @ H
@@ -52,6 +61,28 @@ def gradient_parts_H(
         pos = jnp.where(observed, M * jnp.where(observed, pos, 0.0), 0.0)
         neg = jnp.where(observed, M * jnp.where(observed, neg, 0.0), 0.0)
     return W.T @ pos, W.T @ neg
+
+
+def _sparse_parts_H(problem: Problem, W: Array, H: Array, floor) -> tuple[Array, Array]:
+    """``gradient_parts_H`` for a sparse V: WH only at the stored entries (module docstring)."""
+    div = problem.divergence
+    V = problem.V
+    if problem.is_quadratic:
+        return (W.T @ W) @ H, sparse.left_product(W, V, V.data)
+    y = sparse.sampled_product(W, H, V)
+    if floor is not None:
+        y = jnp.maximum(y, floor)
+    _, neg = div.derivative_parts(V.data, y)
+    N = sparse.left_product(W, V, neg)
+    if div.is_beta(1.0):
+        return jnp.sum(W, axis=0)[:, None], N
+    zero = jnp.zeros((), y.dtype)
+
+    def positive(Y):
+        Y = Y if floor is None else jnp.maximum(Y, floor)
+        return div.derivative_parts(zero, Y)[0]
+
+    return sparse.dense_left(W, H, positive), N
 
 
 def gradient_parts_W(
@@ -94,16 +125,26 @@ def penalty_gradient(l1: Array, l2: Array, X: Array) -> Array:
 
 
 def gradients(problem: Problem, factors: Factors) -> Factors:
-    """(∇_W f, ∇_H f) at ``factors``, forming WH once."""
+    """(∇_W f, ∇_H f) at ``factors``, forming WH once (a sparse V: from the gradient parts)."""
     W, H = factors
+    if problem.is_sparse:
+        return _sparse_gradients(problem, W, H)
     R = residual(problem, W @ H)
     gW = R @ H.T + penalty_gradient(problem.l1_W, problem.l2_W, W)
     gH = W.T @ R + penalty_gradient(problem.l1_H, problem.l2_H, H)
     return Factors(gW, gH)
 
 
+def _sparse_gradients(problem: Problem, W: Array, H: Array) -> Factors:
+    PW, NW = gradient_parts_W(problem, W, H)
+    PH, NH = gradient_parts_H(problem, W, H)
+    gW = PW - NW + penalty_gradient(problem.l1_W, problem.l2_W, W)
+    gH = PH - NH + penalty_gradient(problem.l1_H, problem.l2_H, H)
+    return Factors(gW, gH)
+
+
 def residual(problem: Problem, WH: Array) -> Array:
-    """R = M ⊙ ∂d_β(V | WH)/∂(WH), zero where the weight is zero."""
+    """R = M ⊙ ∂d_β(V | WH)/∂(WH), zero where the weight is zero (a dense V only)."""
     R = problem.divergence.derivative(problem.data(), WH)
     if problem.weights is not None:
         observed = problem.weights > 0
@@ -198,14 +239,44 @@ def _evaluate_kl(problem: Problem, W: Array, H: Array) -> Evaluation:
     return Evaluation(value, *_measures(W, H, gW, gH))
 
 
+def _evaluate_sparse_kl(problem: Problem, W: Array, H: Array) -> Evaluation:
+    """``_evaluate_kl`` for a sparse V: Q = V / WH at the stored entries only, and
+    Σ_ij (WH)_ij = (Σ_i W_i·)·(Σ_j H_·j)."""
+    V = problem.V
+    v = V.data
+    y = sparse.sampled_product(W, H, V)
+    observed = v > 0
+    q = jnp.where(observed, v / jnp.where(observed, y, 1.0), 0.0)
+    col_W, row_H = jnp.sum(W, axis=0), jnp.sum(H, axis=1)
+    value = jnp.sum(kl_from_quotient(v, q, y) - y) + col_W @ row_H + penalty(problem, W, H)
+    gH = col_W[:, None] - sparse.left_product(W, V, q)
+    gW = row_H[None, :] - sparse.right_product(V, q, H)
+    gH = gH + penalty_gradient(problem.l1_H, problem.l2_H, H)
+    gW = gW + penalty_gradient(problem.l1_W, problem.l2_W, W)
+    return Evaluation(value, *_measures(W, H, gW, gH))
+
+
+def _evaluate_sparse(problem: Problem, W: Array, H: Array) -> Evaluation:
+    """Objective and measures for a sparse V (``sparse.divergence_value``, gradients from the
+    parts); unweighted KL shares one quotient (``_evaluate_sparse_kl``)."""
+    if problem.divergence.is_beta(1.0):
+        return _evaluate_sparse_kl(problem, W, H)
+    value = divergence_value(problem, W, H) + penalty(problem, W, H)
+    gW, gH = _sparse_gradients(problem, W, H)
+    return Evaluation(value, *_measures(W, H, gW, gH))
+
+
 def evaluate(problem: Problem, factors: Factors) -> Evaluation:
     """Objective, ‖min(X, ∇f)‖² and ‖∇^P f‖² over both factors.
 
     Unweighted Frobenius uses the Gram form (``_evaluate_gram``: no n×m temporary, about the
     cost of one multiplicative update); unweighted KL shares one quotient V / WH between
     the objective and the gradients (``_evaluate_kl``); every other problem forms WH once.
+    A sparse V forms WH only at its stored entries (``_evaluate_sparse``).
     """
     W, H = factors
+    if problem.is_sparse:
+        return _evaluate_sparse(problem, W, H)
     if problem.is_quadratic:
         return _evaluate_gram(problem, W, H)
     if problem.weights is None and problem.divergence.is_beta(1.0):

@@ -9,6 +9,16 @@ changing them never recompiles a solve.
 
 ``make_problem`` is the checked constructor: it validates V, β and the weights in Python
 (before anything is compiled) and raises ``ValueError`` with a message saying what to do.
+
+V may be sparse: a ``jax.experimental.sparse.BCOO`` or a SciPy sparse matrix, which
+``make_problem`` converts to a ``jnmf.sparse.SparseMatrix``.  Then no n×m array is ever
+formed: the data term and every product with V go through ``jnmf.sparse`` (WH only at the
+stored entries; sums of WH from the factors' row and column sums or Grams), called from here
+and from ``jnmf.optimality`` only.  Sparse V
+takes no entry weights, and β > 0 (V is zero off its stored entries, where d_β(0 | y) is
+undefined for β ≤ 0).  β = 1 and β = 2 cost O(nnz·r) per product; any other β also needs
+Σ_ij d_β(0 | (WH)_ij) and Wᵀ (WH)^(β−1), formed one block of columns at a time
+(``jnmf.sparse.dense_sum``: memory O(n·b), time O(n·m·r)).
 """
 
 from __future__ import annotations
@@ -22,10 +32,26 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jnmf.checks import as_float_array, check_matrix, check_nonneg_scalar, refuse_sparse
+from jnmf import sparse
+from jnmf.checks import (
+    as_float_array,
+    as_sparse_matrix,
+    check_matrix,
+    check_nonneg_scalar,
+    is_sparse_input,
+)
 from jnmf.divergence import BetaDivergence
 
-__all__ = ["Factors", "Problem", "as_float_array", "check_matrix", "make_problem", "objective"]
+__all__ = [
+    "Factors",
+    "Problem",
+    "as_float_array",
+    "check_matrix",
+    "divergence_value",
+    "make_problem",
+    "model_covers_data",
+    "objective",
+]
 
 
 class Factors(NamedTuple):
@@ -39,18 +65,20 @@ class Problem(eqx.Module):
     """Data, divergence, penalties and optional entry weights of one NMF problem.
 
     ``V_T``, ``weights_T`` and ``V_sq`` are caches (Vᵀ, Mᵀ and ‖V‖²) that ``with_caches``
-    fills once per solve; every product with V goes through ``data``/``data_T`` and
-    ``optimality``, never through a solver's own indexing.
+    fills once per solve; every product with V goes through this module and
+    ``optimality``, never through a solver's own indexing.  V (and V_T) may be a
+    ``SparseMatrix`` (module docstring); its V_T has sorted indices, so W-updates never
+    re-sort.
     """
 
-    V: Array
+    V: Array | sparse.SparseMatrix
     divergence: BetaDivergence
     l1_W: Array
     l1_H: Array
     l2_W: Array
     l2_H: Array
     weights: Array | None = None
-    V_T: Array | None = None
+    V_T: Array | sparse.SparseMatrix | None = None
     weights_T: Array | None = None
     V_sq: Array | None = None
 
@@ -61,6 +89,17 @@ class Problem(eqx.Module):
     @property
     def dtype(self):
         return self.V.dtype
+
+    @property
+    def is_sparse(self) -> bool:
+        """V is sparse (a ``jnmf.sparse.SparseMatrix``)."""
+        return sparse.is_sparse(self.V)
+
+    @property
+    def is_concrete(self) -> bool:
+        """V's values are known in Python (not traced under jit/vmap/grad)."""
+        leaves = jax.tree_util.tree_leaves(self.V)
+        return not any(isinstance(x, jax.core.Tracer) for x in leaves)
 
     @property
     def beta(self):
@@ -84,7 +123,9 @@ class Problem(eqx.Module):
 
     def transpose(self) -> Problem:
         """The same problem for Vᵀ ≈ Hᵀ Wᵀ (the roles of W and H swap)."""
-        V_T = self.V.T if self.V_T is None else self.V_T
+        V_T = self.V_T
+        if V_T is None:
+            V_T = sparse.transpose(self.V) if self.is_sparse else self.V.T
         weights_T = self.weights_T
         if weights_T is None and self.weights is not None:
             weights_T = self.weights.T
@@ -106,7 +147,12 @@ class Problem(eqx.Module):
         every iteration: XLA does not hoist that copy out of a loop when V is an argument
         (measured 1.4× per KL-MU iteration at 2000×1000).  Unweighted Frobenius only takes
         products with V, which need no copy; it caches ‖V‖² for the Gram-form objective.
+        A sparse V always caches its sorted transpose (every W-update takes products with it).
         """
+        if self.is_sparse:
+            V_T = sparse.transpose(self.V) if self.V_T is None else self.V_T
+            V_sq = sparse.squared_norm(self.V) if self.V_sq is None else self.V_sq
+            return self.replace(V_T=V_T, V_sq=V_sq)
         if self.is_quadratic:
             return self if self.V_sq is not None else self.replace(V_sq=jnp.sum(self.V**2))
         if self.V_T is not None:
@@ -119,10 +165,27 @@ class Problem(eqx.Module):
         return self.replace(V_T=None, weights_T=None, V_sq=None)
 
     def data(self) -> Array:
-        """V with zero-weight entries set to 0 (they may hold NaN for missing data)."""
+        """V with zero-weight entries set to 0 (they may hold NaN for missing data); a sparse V
+        as it is (it has no weights)."""
         if self.weights is None:
             return self.V
         return jnp.where(self.weights > 0, self.V, 0.0)
+
+    def data_max(self) -> Array:
+        """max_ij V_ij over the observed entries (0 for a sparse V without stored entries)."""
+        if self.is_sparse:
+            return jnp.max(self.V.data, initial=0.0)
+        return jnp.max(self.data())
+
+    def data_mean(self) -> Array:
+        """Mean of V over all n·m entries (the weighted mean over observed ones with weights)."""
+        if self.is_sparse:
+            n, m = self.shape
+            return jnp.sum(self.V.data) / (n * m)
+        if self.weights is None:
+            return jnp.mean(self.V)
+        M = self.weights
+        return jnp.sum(M * self.data()) / jnp.sum(M)
 
 
 def penalty(problem: Problem, W: Array, H: Array) -> Array:
@@ -135,11 +198,27 @@ def penalty(problem: Problem, W: Array, H: Array) -> Array:
     )
 
 
+def divergence_value(problem: Problem, W: Array, H: Array) -> Array:
+    """D = Σ_ij M_ij d_β(V_ij | (WH)_ij), the data term (without WH for a sparse V)."""
+    if problem.is_sparse:
+        return sparse.divergence_value(problem.divergence, problem.V, W, H)
+    return problem.divergence.value(problem.data(), W @ H, problem.weights)
+
+
 def objective(problem: Problem, factors: Factors) -> Array:
     """f(W, H): weighted β-divergence between V and WH plus the penalties."""
     W, H = factors
-    WH = W @ H
-    return problem.divergence.value(problem.data(), WH, problem.weights) + penalty(problem, W, H)
+    return divergence_value(problem, W, H) + penalty(problem, W, H)
+
+
+def model_covers_data(problem: Problem, W: Array, H: Array) -> Array:
+    """True when (WH)_ij > 0 wherever V_ij > 0 is observed (else D_β = ∞ for β ≤ 1)."""
+    if problem.is_sparse:
+        V = problem.V
+        return jnp.all((sparse.sampled_product(W, H, V) > 0) | (V.data <= 0))
+    X = problem.data()
+    observed = X > 0 if problem.weights is None else (X > 0) & (problem.weights > 0)
+    return jnp.all((W @ H > 0) | ~observed)
 
 
 def _is_concrete(x) -> bool:
@@ -162,14 +241,19 @@ def make_problem(
     in float32, integers in JAX's default float, and subnormal entries become exactly 0 (XLA
     flushes them to 0, so the zero checks below see what the compiled program sees).
 
-    Raises ``ValueError`` for: sparse V (not supported yet: pass ``V.todense()``); V not
-    2-D, empty, non-numeric, with negative, NaN or infinite entries (NaN is allowed where
-    ``weights`` is 0); zeros in V (with positive weight) when β ≤ 0, where d_β(0 | y) is
-    undefined; β not a finite real scalar or a known name; penalties that are not finite
-    real numbers ≥ 0; weights of the wrong shape or negative.
+    A sparse V (BCOO or SciPy sparse) becomes a ``jnmf.sparse.SparseMatrix``
+    (``checks.as_sparse_matrix``: duplicates summed, indices sorted, values checked as a
+    dense V's are).
+
+    Raises ``ValueError`` for: V not 2-D, empty, non-numeric, with negative, NaN or infinite
+    entries (NaN is allowed where ``weights`` is 0); zeros in V (with positive weight) when
+    β ≤ 0, where d_β(0 | y) is undefined (a sparse V is zero off its stored entries); β not a
+    finite real scalar or a known name; penalties that are not finite real numbers ≥ 0;
+    weights of the wrong shape or negative; weights with a sparse V.
     """
-    refuse_sparse(V, "V")
     divergence = BetaDivergence(beta)
+    if is_sparse_input(V):
+        return _make_sparse_problem(V, divergence, weights, (l1_W, l1_H, l2_W, l2_H))
     V = as_float_array(V, "V")
     W_mask = None
     if weights is not None:
@@ -184,17 +268,42 @@ def make_problem(
             if W_mask.all():
                 raise ValueError("every weight is 0: there is no data to fit")
     check_matrix(V, "V", allow_nan_where=W_mask)
-    b = divergence.beta
-    if isinstance(b, float) and b <= 0 and _is_concrete(V):
+    if _is_concrete(V):
         vals = np.asarray(V)
         zero = vals == 0 if W_mask is None else (vals == 0) & ~W_mask
-        if zero.any():
-            raise ValueError(
-                f"V has {int(zero.sum())} zero entries, but the β-divergence with β = {b:g} "
-                "is undefined at V_ij = 0 (log 0 / division by 0). Add a small constant to V, "
-                "give those entries weight 0, or use β > 0 (e.g. 'kullback-leibler')"
-            )
-    pens = {}
-    for name, val in (("l1_W", l1_W), ("l1_H", l1_H), ("l2_W", l2_W), ("l2_H", l2_H)):
-        pens[name] = jnp.asarray(check_nonneg_scalar(name, val), dtype=V.dtype)
+        _refuse_zeros(divergence, int(zero.sum()), "")
+    pens = _penalties((l1_W, l1_H, l2_W, l2_H), V.dtype)
     return Problem(V=V, divergence=divergence, weights=weights, **pens)
+
+
+def _refuse_zeros(divergence: BetaDivergence, zeros: int, where: str) -> None:
+    b = divergence.beta
+    if isinstance(b, float) and b <= 0 and zeros:
+        raise ValueError(
+            f"V has {zeros} zero entries{where}, but the β-divergence with β = {b:g} is "
+            "undefined at V_ij = 0 (log 0 / division by 0). Add a small constant to V, give "
+            "those entries weight 0, or use β > 0 (e.g. 'kullback-leibler')"
+        )
+
+
+def _penalties(values, dtype) -> dict:
+    names = ("l1_W", "l1_H", "l2_W", "l2_H")
+    return {
+        name: jnp.asarray(check_nonneg_scalar(name, val), dtype=dtype)
+        for name, val in zip(names, values, strict=True)
+    }
+
+
+def _make_sparse_problem(V, divergence: BetaDivergence, weights, penalties) -> Problem:
+    """The ``Problem`` of a sparse V (``make_problem``'s sparse branch)."""
+    if weights is not None:
+        raise ValueError(
+            "weights= with a sparse V is not supported: pass V dense (V.toarray() or "
+            "V.todense()) to weight or mask entries"
+        )
+    V = as_sparse_matrix(V, "V")
+    if _is_concrete(V.data):
+        n, m = V.shape
+        positive = int(np.count_nonzero(np.asarray(V.data) > 0))
+        _refuse_zeros(divergence, n * m - positive, " (a sparse V is zero off its stored entries)")
+    return Problem(V=V, divergence=divergence, **_penalties(penalties, V.dtype))

@@ -7,15 +7,17 @@ not imported: it is not a dependency of jnmf.
 
 Data arrive as scikit-learn's NMF takes them: float32 and float64 are kept, every other
 numeric dtype (integers, bools, float16) becomes float64; object arrays of numbers are
-converted; SciPy sparse matrices and JAX ``BCOO`` are densified; complex and string data are
-refused; subnormal entries become 0 (as ``jnmf.checks`` does for the core).
+converted; complex and string data are refused; subnormal entries become 0 (as
+``jnmf.checks`` does for the core).  SciPy sparse matrices and JAX ``BCOO`` are densified,
+or, with ``as_data(..., keep_sparse=True)`` (``NMF``), kept sparse as a SciPy CSR matrix
+(SciPy imported only when the data are sparse) that the core factorizes without densifying.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from jnmf.checks import flush_subnormals
+from jnmf.checks import flush_subnormals, is_sparse_input
 
 _RESHAPE = (
     "Reshape your data either using array.reshape(-1, 1) if your data has a single feature "
@@ -42,10 +44,56 @@ def _dense(X):
     return X
 
 
-def as_data(X, whom: str = "NMF (input X)") -> np.ndarray:
-    """X as a finite, non-negative 2-D NumPy array of float32 or float64 (module docstring)."""
-    X = _dense(X)
-    values = np.asarray(X)
+def _as_scipy(X):
+    """A sparse X (SciPy, or JAX BCOO/BCSR without batch or dense dimensions) as SciPy."""
+    if hasattr(X, "tocsr") or hasattr(X, "tocoo"):
+        return X
+    from scipy import sparse
+
+    bcoo = X.to_bcoo() if hasattr(X, "to_bcoo") else X
+    if bcoo.ndim != 2 or bcoo.n_batch or bcoo.n_dense:
+        return np.asarray(X.todense())
+    index = np.asarray(bcoo.indices)
+    return sparse.coo_matrix((np.asarray(bcoo.data), (index[:, 0], index[:, 1])), bcoo.shape)
+
+
+def is_sparse(X) -> bool:
+    """X is a SciPy sparse matrix (what ``as_data(..., keep_sparse=True)`` returns)."""
+    return hasattr(X, "tocsr") and not isinstance(X, np.ndarray)
+
+
+def zero_count(X) -> int:
+    """The number of zero entries of checked data (dense or SciPy sparse)."""
+    if is_sparse(X):
+        return X.shape[0] * X.shape[1] - int(X.count_nonzero())
+    return int(np.count_nonzero(X == 0))
+
+
+def _check_shape(shape, ndim: int, show, whom: str) -> None:
+    if ndim < 2:
+        kind = "scalar" if ndim == 0 else "1D"
+        raise ValueError(
+            f"Expected 2D array, got {kind} array instead:\narray={show()}.\n{_RESHAPE}"
+        )
+    if ndim > 2:
+        raise ValueError(
+            f"Found array with dim {ndim}, while dim <= 2 is required by NMF "
+            f"(got shape {shape}): X is n_samples × n_features"
+        )
+    n_samples, n_features = shape
+    if n_samples == 0:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required by NMF."
+        )
+    if n_features == 0:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is "
+            "required by NMF."
+        )
+
+
+def _float_values(values: np.ndarray, whom: str) -> np.ndarray:
+    """Numeric values as float32/float64 (complex and non-numeric refused)."""
     if values.dtype == object:
         values = np.asarray(values, dtype=np.float64)  # TypeError names a non-number
     if np.issubdtype(values.dtype, np.complexfloating):
@@ -60,28 +108,31 @@ def as_data(X, whom: str = "NMF (input X)") -> np.ndarray:
         )
     if values.dtype not in (np.float32, np.float64):
         values = values.astype(np.float64)
-    if values.ndim == 0:
-        raise ValueError(
-            f"Expected 2D array, got scalar array instead:\narray={values}.\n{_RESHAPE}"
-        )
-    if values.ndim == 1:
-        raise ValueError(f"Expected 2D array, got 1D array instead:\narray={values}.\n{_RESHAPE}")
-    if values.ndim > 2:
-        raise ValueError(
-            f"Found array with dim {values.ndim}, while dim <= 2 is required by NMF "
-            f"(got shape {values.shape}): X is n_samples × n_features"
-        )
-    n_samples, n_features = values.shape
-    if n_samples == 0:
-        raise ValueError(
-            f"Found array with 0 sample(s) (shape={values.shape}) while a minimum of 1 is "
-            "required by NMF."
-        )
-    if n_features == 0:
-        raise ValueError(
-            f"Found array with 0 feature(s) (shape={values.shape}) while a minimum of 1 is "
-            "required by NMF."
-        )
+    return values
+
+
+def _as_sparse_data(X, whom: str):
+    """A sparse X as a checked SciPy CSR matrix of float32/float64 (duplicates summed)."""
+    X = _as_scipy(X)
+    if isinstance(X, np.ndarray):
+        return as_data(X, whom)
+    _check_shape(X.shape, X.ndim, lambda: X, whom)
+    csr = X.tocsr(copy=True)
+    csr.sum_duplicates()
+    csr.data = _float_values(np.asarray(csr.data), whom)
+    check_entries(csr.data, whom)
+    csr.data = flush_subnormals(csr.data)
+    return csr
+
+
+def as_data(X, whom: str = "NMF (input X)", keep_sparse: bool = False):
+    """X as a finite, non-negative 2-D NumPy array of float32 or float64 (module docstring);
+    with ``keep_sparse=True`` a sparse X comes back as a checked SciPy CSR matrix instead."""
+    if keep_sparse and is_sparse_input(X):
+        return _as_sparse_data(X, whom)
+    X = _dense(X)
+    values = _float_values(np.asarray(X), whom)
+    _check_shape(values.shape, values.ndim, lambda: values, whom)
     check_entries(values, whom)
     return flush_subnormals(np.ascontiguousarray(values))
 

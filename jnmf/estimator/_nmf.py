@@ -18,7 +18,7 @@ from jnmf.checks import check_nonneg_scalar, check_positive_int
 from jnmf.divergence import BetaDivergence
 from jnmf.estimator import _checks, _output
 from jnmf.init import initialize
-from jnmf.problem import Factors, make_problem
+from jnmf.problem import Factors, divergence_value, make_problem
 from jnmf.solve import Budget, Status, check_scale, solve
 from jnmf.solvers import (
     HALS,
@@ -40,7 +40,7 @@ _init_program = eqx.filter_jit(initialize)
 def _solve_program(problem, solver, factors: Factors, budget: Budget):
     """``solve`` and D_β(X | WH) of its result, in one compiled program."""
     solution = solve(problem, solver, factors, budget)
-    return solution, problem.divergence.value(problem.V, solution.W @ solution.H)
+    return solution, divergence_value(problem, solution.W, solution.H)
 
 
 def _precision(dtype):
@@ -71,6 +71,11 @@ class NMF:
     Fitted attributes: ``components_`` (r × n_features), ``n_components_``,
     ``reconstruction_err_``, ``n_iter_``, ``n_features_in_``, ``feature_names_in_`` (data
     frames with string column names), ``solution_`` (jnmf's ``Solution`` of the fit).
+
+    Sparse X (SciPy sparse or JAX BCOO) stays sparse: it is factorized without an
+    n_samples × n_features array (``jnmf.sparse``), in ``fit`` and ``transform`` alike; the
+    solvers that keep a dense model (``kl-cd``, ``kl-dna``) refuse it, and so does
+    ``beta_loss`` ≤ 0 (X is zero off its stored entries).
     """
 
     def __init__(
@@ -175,7 +180,7 @@ class NMF:
         """W ≥ 0 minimizing the penalized D_β(X | W · components_), n_samples × r."""
         H = self._fitted()
         names = _checks.feature_names(X)
-        data = _checks.as_data(X)
+        data = _checks.as_data(X, keep_sparse=True)
         _output.check_features(self, X, names, data.shape[1], reset=False)
         with _precision(data.dtype):
             W, *_ = self._fit_transform(data, None, H.astype(data.dtype), update_H=False)
@@ -193,7 +198,7 @@ class NMF:
 
     def _fit(self, X, W, H) -> np.ndarray:
         names = _checks.feature_names(X)
-        data = _checks.as_data(X)
+        data = _checks.as_data(X, keep_sparse=True)
         _output.check_features(self, X, names, data.shape[1], reset=True)
         start = time.perf_counter()
         with _precision(data.dtype):
@@ -207,9 +212,9 @@ class NMF:
             self._report(solution, time.perf_counter() - start)
         return W_fit
 
-    def _fit_transform(self, X: np.ndarray, W, H, update_H: bool):
-        """(W, H, Solution, D_β(X | WH)) of a fit of X (checked data), or of W alone with H
-        fixed."""
+    def _fit_transform(self, X, W, H, update_H: bool):
+        """(W, H, Solution, D_β(X | WH)) of a fit of X (checked data: NumPy or SciPy CSR), or
+        of W alone with H fixed."""
         n_samples, n_features = X.shape
         beta = self._beta()
         solver = self._solver_name(beta)
@@ -221,7 +226,7 @@ class NMF:
                 UserWarning,
                 stacklevel=4,
             )
-        if beta <= 0 and (X == 0).any():
+        if beta <= 0 and _checks.zero_count(X) > 0:
             raise ValueError(
                 "When beta_loss <= 0 and X contains zeros, the solver may diverge. Please add "
                 f"small values to X, or use a positive beta_loss (β = {beta:g}: d_β(0 | y) is "
@@ -254,7 +259,8 @@ class NMF:
     def _solve_W(self, X, H, beta, solver: str, penalties):
         """W ≥ 0 minimizing the penalized D_β(X | W H) with H fixed, from W = √(mean X / r)."""
         rank = H.shape[0]
-        level = np.sqrt(X.mean() / rank) if X.any() else 1.0
+        some = _checks.zero_count(X) < X.shape[0] * X.shape[1]
+        level = np.sqrt(X.mean() / rank) if some else 1.0
         W0 = np.full((X.shape[0], rank), level, X.dtype)
         problem = _problem(X, beta, penalties)
         solver = _held_H_solver(solver, beta)

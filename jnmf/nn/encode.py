@@ -2,7 +2,8 @@
 
     H*(V, W, l1, l2, β) = argmin_{H ≥ 0}  D_β(V‖WH) + l1‖H‖₁ + ½ l2‖H‖_F²,
 
-V (n,) or (n×m), W (n×r) ≥ 0, H* (r,) or (r×m).  The code is one call of ``jnmf.solve`` with
+V (n,) or (n×m) (or a sparse n×m: BCOO or SciPy, see ``jnmf.problem``), W (n×r) ≥ 0,
+H* (r,) or (r×m).  The code is one call of ``jnmf.solve`` with
 W held fixed (``update_W=False`` of the alternating base); how it is differentiated is the
 solve's adjoint: ``Unrolled()`` (the truncated algorithm, a checkpointed scan) or
 ``Implicit()`` (the KKT conditions of the code, default) — see ``jnmf.adjoint``.
@@ -14,8 +15,9 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from jnmf import sparse
 from jnmf.adjoint import Implicit, Unrolled
-from jnmf.checks import check_matrix, check_positive_int
+from jnmf.checks import as_sparse_matrix, check_matrix, check_positive_int, is_sparse_input
 from jnmf.optimality import gradient_parts_H, penalty_gradient
 from jnmf.problem import Factors, Problem, as_float_array, make_problem
 from jnmf.solve import Budget, solve
@@ -71,9 +73,14 @@ def default_code_init(V: Array, W: Array) -> Array:
 
     c_j is the least-squares scale of the constant code: argmin_c ‖v_j − c W1‖².  A column
     with c_j = 0 (v_j = 0) starts at a tiny positive value so the start is never all zero.
+    V may be a ``jnmf.sparse.SparseMatrix``.
     """
     s = jnp.sum(W, axis=1)
-    c = (s @ V) / jnp.maximum(s @ s, jnp.finfo(V.dtype).tiny)
+    if sparse.is_sparse(V):
+        sV = sparse.left_product(s[:, None], V, V.data)[0]
+    else:
+        sV = s @ V
+    c = sV / jnp.maximum(s @ s, jnp.finfo(V.dtype).tiny)
     c = jnp.where(c > 0, c, jnp.finfo(V.dtype).eps)
     return jnp.broadcast_to(c, (W.shape[1], V.shape[1]))
 
@@ -107,7 +114,8 @@ def encode(
     """H* = argmin_{H ≥ 0} D_β(V‖WH) + l1‖H‖₁ + ½ l2‖H‖_F², differentiable.
 
     Args:
-        V: data, (n,) for one sample or (n×m) for m samples as columns; non-negative.
+        V: data, (n,) for one sample or (n×m) for m samples as columns; non-negative; an
+            n×m BCOO or SciPy sparse matrix is kept sparse.
         W: dictionary (n×r), non-negative.
         beta: β (a Python number, a name, or a traced scalar to differentiate in β).
         l1, l2: penalty weights ≥ 0 on H (traced: changing them does not recompile).
@@ -128,12 +136,15 @@ def encode(
     gradient = Implicit() if gradient is None else gradient
     if not isinstance(gradient, (Unrolled, Implicit)):
         raise ValueError(f"gradient must be Unrolled(...) or Implicit(...), got {gradient!r}")
-    V = as_float_array(V, "V")
+    if is_sparse_input(V):
+        V2, single = as_sparse_matrix(V, "V"), False
+    else:
+        V = as_float_array(V, "V")
+        if V.ndim not in (1, 2):
+            raise ValueError(f"V must be (n,) or (n×m), got shape {tuple(V.shape)}")
+        single = V.ndim == 1
+        V2 = V[:, None] if single else V
     W = as_float_array(W, "W")
-    if V.ndim not in (1, 2):
-        raise ValueError(f"V must be (n,) or (n×m), got shape {tuple(V.shape)}")
-    single = V.ndim == 1
-    V2 = V[:, None] if single else V
     check_dictionary(W, V2.shape[0])
     dtype = jnp.result_type(V2.dtype, W.dtype)
     V2, W = V2.astype(dtype), W.astype(dtype)

@@ -130,9 +130,16 @@ def imputation_cv(
     The fold masks come from ``key`` folded with 1; restart starts from ``restart_keys(key,
     n_restarts)`` and the fold's weighted data mean.
 
-    Returns an ``ImputationCV`` with ``best_rank``.
+    Returns an ``ImputationCV`` with ``best_rank``.  A sparse V is refused (``ValueError``):
+    the folds are weights, which sparse V does not take.
     """
     problem = make_problem(V, beta, weights=weights)
+    if problem.is_sparse:
+        raise ValueError(
+            "imputation_cv holds entries out through weights, which a sparse V does not take: "
+            "pass V dense (V.toarray() or V.todense()), or choose the rank from a rank_sweep "
+            "of the sparse V (error_curve, consensus, stability)"
+        )
     if not (0.0 < fraction < 1.0):
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
     if isinstance(n_folds, bool) or not isinstance(n_folds, int) or n_folds < 1:

@@ -11,6 +11,8 @@ compiled), by the rank sweep and by ``encode``:
 
 * ``betas``: None for every β (traced too), else the static β values it handles;
 * ``penalties``, ``weights``: whether it handles L1/L2 penalties and entry weights;
+* ``sparse``: whether it handles a sparse V (``jax.experimental.sparse.BCOO``) without an
+  n×m array (its products with V go through ``optimality``);
 * ``padding_exact``: whether zero-padded extra components leave its iterates unchanged
   (a padded rank sweep then reproduces separate solves);
 * ``monotone``: whether the objective never increases (tested for every solver that says so);
@@ -40,6 +42,7 @@ class AbstractSolver(eqx.Module):
     betas: ClassVar[tuple[float, ...] | None] = None
     penalties: ClassVar[bool] = True
     weights: ClassVar[bool] = True
+    sparse: ClassVar[bool] = True
     padding_exact: ClassVar[bool] = True
     monotone: ClassVar[bool] = True
     scale_equivariant: ClassVar[bool] = True
@@ -61,6 +64,8 @@ class AbstractSolver(eqx.Module):
             return f"handles only β = {wanted} given as a Python number, got β = {shown}"
         if problem.weights is not None and not cls.weights:
             return "does not support entry weights"
+        if problem.is_sparse and not cls.sparse:
+            return "does not support a sparse V (it forms WH at every entry); pass V dense"
         if not cls.penalties and _has_penalty(problem):
             return "takes no L1/L2 penalties"
         return None

@@ -140,6 +140,7 @@ class KLCoordinateDescent(AbstractAlternatingSolver):
     """
 
     betas: ClassVar = (1.0,)
+    sparse: ClassVar = False  # keeps the dense model Y = WH
 
     newton_steps: int = eqx.field(default=1, static=True)
     block: int | None = eqx.field(default=None, static=True)

@@ -89,6 +89,7 @@ class KLDiagonalNewton(AbstractAlternatingSolver):
     """
 
     betas: ClassVar = (1.0,)
+    sparse: ClassVar = False  # keeps the dense model Y = WH
 
     def update_block(self, problem: Problem, W: Array, H: Array, state, model):
         Y = W @ H if model is None else model

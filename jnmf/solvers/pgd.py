@@ -40,7 +40,7 @@ import optax
 from jax import Array
 
 from jnmf.optimality import gradient_parts_H, gradients, penalty_gradient, projected_gradient
-from jnmf.problem import Factors, Problem, penalty
+from jnmf.problem import Factors, Problem, model_covers_data, objective
 from jnmf.solvers.base import AbstractAlternatingSolver, AbstractSolver
 
 
@@ -70,11 +70,8 @@ class _Block(NamedTuple):
     def value(self, H: Array) -> Array:
         """f(W, H), or +inf where β ≤ 1 and (WH)_ij = 0 for some observed V_ij > 0."""
         problem = self.problem
-        WH = self.W @ H
-        X = problem.data()
-        f = problem.divergence.value(X, WH, problem.weights) + penalty(problem, self.W, H)
-        observed = X > 0 if problem.weights is None else (X > 0) & (problem.weights > 0)
-        finite = jnp.all((WH > 0) | ~observed)
+        f = objective(problem, Factors(self.W, H))
+        finite = model_covers_data(problem, self.W, H)
         beta = problem.beta
         if isinstance(beta, float):
             return f if beta > 1 else jnp.where(finite, f, jnp.inf)
@@ -222,7 +219,7 @@ class OptaxProjectedGradient(AbstractSolver):
     def _transform(self, problem: Problem, rank: int) -> optax.GradientTransformation:
         if self.optimizer is not None:
             return self.optimizer
-        scale = jnp.sqrt(jnp.mean(problem.data()) / rank)
+        scale = jnp.sqrt(problem.data_mean() / rank)
         return optax.adam(self.learning_rate * scale)
 
     def init(self, problem: Problem, factors: Factors) -> _OptaxState:
