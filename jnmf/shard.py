@@ -138,19 +138,20 @@ class Layout:
 def put(x, sharding: NamedSharding) -> jax.Array:
     """``x`` as a global array with ``sharding``.
 
-    A host value (NumPy, or a JAX array that this process holds entirely) is sliced per
-    device, so that with several processes each keeps only its own part; a global array held
-    by several processes is resharded by a compiled identity.  PRNG key arrays keep their
-    key type.
+    With one process this is ``jax.device_put``.  With several, a host value (NumPy, or a
+    JAX array that this process holds entirely) is sliced per device, so that each process
+    keeps only its own part, and a global array is resharded by a compiled identity.  PRNG
+    key arrays keep their key type.
     """
     if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
         data = put(jax.random.key_data(x), sharding)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
-    if isinstance(x, jax.Array):
-        if x.sharding.is_equivalent_to(sharding, x.ndim):
-            return x
-        if not x.is_fully_addressable:
-            return jax.jit(lambda y: y, out_shardings=sharding)(x)
+    if isinstance(x, jax.Array) and x.sharding.is_equivalent_to(sharding, x.ndim):
+        return x
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return jax.jit(lambda y: y, out_shardings=sharding)(x)
     host = np.asarray(x)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
 

@@ -100,6 +100,7 @@ def two_processes(tmp_path_factory):
     return dict(np.load(out))
 
 
+@pytest.mark.slow  # two processes that compile every case: about a minute
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_two_processes_equal_one(two_processes, case):
     name, _, _, kwargs = case

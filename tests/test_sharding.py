@@ -44,6 +44,10 @@ CASES = [
     ("restarts-all-mu", (2, 1, 2), {"solver": "mu", "n_restarts": 4, "return_restarts": True}),
     ("nndsvda", (1, 1, 4), {"beta": 2.0, "solver": "mu", "init": "nndsvda"}),
     ("global-input-mu-kl", (1, 1, 4), {"beta": 1.0, "solver": "mu", "global": True}),
+    # kl-dna: each column takes Newton or MU by the sign of an objective change that is
+    # ~0 near a solution, so the order of sums can flip a choice (both descend): ~1e-8
+    ("auto-kl", (1, 1, 4), {"beta": 1.0, "solver": "auto"}),
+    ("2d-auto-frobenius", (1, 2, 2), {"beta": 2.0, "solver": "auto"}),  # accelerated HALS
 ]
 # the cases whose compiled programs are read (random init: NNDSVD gathers V for its SVD)
 HLO_CASES = [
@@ -54,6 +58,8 @@ HLO_CASES = [
     "2d-hals",
     "restarts-mesh-mu-kl",
     "restarts-mesh-hals",
+    "auto-kl",
+    "2d-auto-frobenius",
 ]
 
 
@@ -82,6 +88,7 @@ def _child() -> None:
     from jnmf.shard import layout_for
     from jnmf.solve import Budget
     from jnmf.solvers import get_solver
+    from jnmf.solvers.auto import pick_solver
 
     assert len(jax.devices()) == 4, jax.devices()
     report = {}
@@ -118,7 +125,8 @@ def _child() -> None:
             layout = layout_for(mesh, V.shape, n_restarts, "auto")
             batch = None if layout.size("restarts") > 1 else 1
             keys = restart_keys(1, n_restarts)
-            solver = get_solver(kwargs["solver"])
+            solver = kwargs["solver"]
+            solver = get_solver(pick_solver(problem) if solver == "auto" else solver)
             lowered = lower_fit(problem, solver, keys, "random", R, budget, batch, False, layout)
             text = lowered.compile().as_text()
             report[name]["collectives"] = collective_sizes(text)
@@ -149,7 +157,8 @@ def child_report():
 @pytest.mark.parametrize("name", [case[0] for case in CASES])
 def test_sharded_equals_single_device(child_report, name):
     got = child_report[name]
-    assert got["W"] <= 1e-10 and got["H"] <= 1e-10 and got["objective"] <= 1e-10, got
+    tol = 1e-6 if name == "auto-kl" else 1e-10  # kl-dna's branch (see CASES)
+    assert got["W"] <= tol and got["H"] <= tol and got["objective"] <= 1e-10, got
     assert got["n_iter"], got
     restarts, rows, columns = next(case[1] for case in CASES if case[0] == name)
     lead = [4 // restarts] if name.startswith("restarts-all") else []
