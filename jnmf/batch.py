@@ -271,6 +271,8 @@ def solve_restarts(
     rank: int,
     budget: Budget,
     batch_size: int | None = None,
+    layout: Layout | None = None,
 ) -> Solution:
-    """One solve per key in one compiled program; returns the batched ``Solution``."""
-    return fit(problem, solver, keys, init, rank, budget, batch_size, every_restart=True)
+    """One solve per key in one compiled program; returns the batched ``Solution``
+    (over ``layout``'s mesh when given: ``jnmf.shard.layout_for``)."""
+    return fit(problem, solver, keys, init, rank, budget, batch_size, True, layout)
