@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +52,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jnmf.checks import check_nonneg_scalar
+from jnmf.checks import check_nonneg_scalar, is_sparse_input
 from jnmf.divergence import BetaDivergence
 from jnmf.problem import Factors, Problem
 
@@ -162,13 +161,9 @@ def is_global(V) -> bool:
 
 
 def refuse_sparse(V) -> None:
-    """``ValueError`` for sparse V (BCOO or SciPy sparse) with a mesh: not supported yet."""
-    jax_sparse = sys.modules.get("jax.experimental.sparse")
-    scipy_sparse = sys.modules.get("scipy.sparse")
-    sparse = (jax_sparse is not None and isinstance(V, jax_sparse.JAXSparse)) or (
-        scipy_sparse is not None and scipy_sparse.issparse(V)
-    )
-    if sparse:
+    """``ValueError`` for sparse V (``jnmf.sparse.SparseMatrix``, BCOO or SciPy sparse) with
+    a mesh: not supported yet."""
+    if is_sparse_input(V):
         raise ValueError(
             f"mesh= does not support sparse V yet (got {type(V).__name__} of shape "
             f"{tuple(V.shape)}): fit it without mesh=, or pass a dense V"

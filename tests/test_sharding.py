@@ -235,9 +235,13 @@ def test_mesh_type_refused():
 def test_sparse_refused_with_mesh():
     from jax.experimental import sparse
 
+    from jnmf.checks import as_sparse_matrix
+
     V = sparse.BCOO.fromdense(_V())
     with pytest.raises(ValueError, match="mesh= does not support sparse V"):
         jnmf.nmf(V, R, mesh=make_mesh())
+    with pytest.raises(ValueError, match="mesh= does not support sparse V"):
+        jnmf.nmf(as_sparse_matrix(V, "V"), R, mesh=make_mesh())
     scipy_sparse = pytest.importorskip("scipy.sparse")
     with pytest.raises(ValueError, match="mesh= does not support sparse V"):
         jnmf.nmf(scipy_sparse.csr_matrix(_V()), R, mesh=make_mesh())
