@@ -5,8 +5,17 @@ from jnmf.adjoint import Implicit, Unrolled
 from jnmf.api import nmf
 from jnmf.batch import best_of, restart_keys, solve_batch, solve_restarts
 from jnmf.divergence import BetaDivergence, mm_exponent
-from jnmf.estimator import NMF
+from jnmf.estimator import NMF, MiniBatchNMF
 from jnmf.init import initialize
+from jnmf.minibatch import (
+    MinibatchResult,
+    MinibatchState,
+    OnlineMU,
+    minibatch_init,
+    minibatch_nmf,
+    minibatch_objective,
+    minibatch_step,
+)
 from jnmf.nn import NMFLayer, encode
 from jnmf.optimality import evaluate, gradients, kkt_residual
 from jnmf.problem import Factors, Problem, make_problem, objective
@@ -58,8 +67,16 @@ __all__ = [
     "BetaDivergence",
     "Factors",
     "History",
+    "MiniBatchNMF",
+    "MinibatchResult",
+    "MinibatchState",
     "MultiplicativeUpdate",
     "NMF",
+    "OnlineMU",
+    "minibatch_init",
+    "minibatch_nmf",
+    "minibatch_objective",
+    "minibatch_step",
     "Problem",
     "SOLVERS",
     "Solution",

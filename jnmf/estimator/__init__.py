@@ -1,4 +1,5 @@
-"""A scikit-learn-compatible ``NMF`` estimator: a thin shell over ``jnmf.nmf`` and ``jnmf.solve``.
+"""scikit-learn-compatible estimators: ``NMF``, a thin shell over ``jnmf.nmf`` and ``jnmf.solve``,
+and ``MiniBatchNMF``, over ``jnmf.minibatch`` (its conventions: ``_minibatch``'s docstring).
 
 scikit-learn's X is samples × features and X ≈ W H with W samples × r and H = ``components_``
 r × features; jnmf's V ≈ W H is the same product, so V = X, W = W and H = ``components_``.
@@ -69,6 +70,7 @@ them, with stand-ins when it is absent; ``get_params``/``set_params`` follow its
 from __future__ import annotations
 
 from jnmf.estimator import _checks
+from jnmf.estimator._minibatch import MiniBatchNMF
 from jnmf.estimator._nmf import NMF, _precision, convergence_warning
 
 
@@ -122,4 +124,4 @@ def non_negative_factorization(
     return W, H, int(solution.n_iter)
 
 
-__all__ = ["NMF", "non_negative_factorization", "convergence_warning"]
+__all__ = ["MiniBatchNMF", "NMF", "non_negative_factorization", "convergence_warning"]
