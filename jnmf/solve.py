@@ -194,7 +194,7 @@ def _select(pred, a, b):
 
 def data_scale(problem: Problem) -> Array:
     """s = 4^round(log₄ max V) (1 for V = 0): dividing by it is exact in floating point."""
-    top = jnp.max(problem.data())
+    top = problem.data_max()
     k = jnp.round(jnp.log2(jnp.where(top > 0, top, 1.0)) / 2)
     return jnp.exp2(2 * k).astype(problem.dtype)
 
@@ -222,16 +222,18 @@ def check_scale(problem: Problem) -> None:
     The objective scales as s^β with s = max V; when s^β·(n·m) overflows, or s^β underflows,
     the solve cannot report it.  Traced data are not checked.
     """
-    V = problem.V
     beta = problem.beta
-    if isinstance(V, jax.core.Tracer) or not isinstance(beta, float):
+    if not problem.is_concrete or not isinstance(beta, float):
         return
-    top = float(np.max(np.asarray(problem.data(), dtype=np.float64)))
+    if problem.is_sparse:
+        top = float(problem.data_max())
+    else:  # on the host: no program to compile for a new shape
+        top = float(np.max(np.asarray(problem.data(), dtype=np.float64)))
     if top <= 0:
         return
-    info = np.finfo(np.dtype(V.dtype))
+    info = np.finfo(np.dtype(problem.dtype))
     log_f = beta * math.log(top)
-    size = V.shape[0] * V.shape[1]
+    size = problem.shape[0] * problem.shape[1]
     if log_f + math.log(size) > math.log(float(info.max)) - math.log(16.0):
         why = "overflows"
     elif log_f < math.log(float(info.tiny)) + math.log(1e3):
@@ -240,7 +242,7 @@ def check_scale(problem: Problem) -> None:
         return
     raise ValueError(
         f"V's largest entry is {top:.3g}: at β = {beta:g} the objective scales as "
-        f"max(V)^β ≈ 1e{log_f / math.log(10):.0f}, which {why} {V.dtype}. Rescale V (e.g. "
+        f"max(V)^β ≈ 1e{log_f / math.log(10):.0f}, which {why} {problem.dtype}. Rescale V (e.g. "
         "V / V.max(); the factors scale back by the square root of that factor) or use float64"
     )
 
