@@ -45,6 +45,7 @@ or an iterable of column blocks, never holding more than one block of V on the d
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
@@ -299,10 +300,12 @@ class _Blocks:
         except ValueError as err:
             raise ValueError(f"V {err}") from None
         if out == np.float64 and not jax.config.jax_enable_x64:
-            raise ValueError(
-                "V is float64 but jax_enable_x64 is off; call "
-                "jax.config.update('jax_enable_x64', True) or pass float32 data"
+            warnings.warn(
+                "V is float64 but jax_enable_x64 is off, so JAX computes in float32. "
+                "Call jax.config.update('jax_enable_x64', True) first to keep float64.",
+                stacklevel=4,
             )
+            out = np.dtype(np.float32)
         return out
 
     def passes(self, index: int) -> Iterator[tuple[slice | None, np.ndarray]]:
@@ -445,7 +448,9 @@ def minibatch_nmf(
             with ``np.asarray(V[:, J])``; a Fortran-ordered memmap, e.g. the transpose of a
             samples × features file, makes each read contiguous), an iterable of n×b blocks
             (re-iterated at each pass), a one-shot iterator (one pass) or a callable
-            returning a fresh iterator of blocks.
+            returning a fresh iterator of blocks.  Computed in the data's dtype: float32 and
+            float64 kept (float64 needs x64, else a warning and float32), integers and
+            bools in JAX's default float.
         rank: r ≥ 1.
         beta: a real β or "frobenius", "kullback-leibler", "itakura-saito".
         batch_size: columns per block for array sources (default 1024, at most m); not

@@ -2,6 +2,9 @@
 against the full-batch solver on the same budget of passes, memmap and iterator sources, and
 the errors for bad input."""
 
+import logging
+
+import jax
 import numpy as np
 import pytest
 
@@ -229,3 +232,35 @@ def test_bad_input_errors(rng):
         minibatch_nmf(3.0, 2)
     with pytest.raises(ValueError, match="rank"):
         minibatch_nmf(V, 0)
+
+
+def test_one_program_per_block_shape(rng):
+    """Blocks of 10 columns and a last block of 7: two compilations of the step, whatever
+    the number of passes, the forgetting or the penalties (arrays in the model)."""
+    V, _, _ = low_rank(rng, 7, 47, 2, noise=0.05)
+    jax.clear_caches()
+    compiled = []
+
+    class Count(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("Compiling jit(minibatch_step)"):
+                compiled.append(record.getMessage())
+
+    handler = Count()
+    logger = logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles():
+            minibatch_nmf(V, 2, batch_size=10, n_passes=3, evaluate=False, l1_W=0.1)
+            minibatch_nmf(V, 2, batch_size=10, n_passes=2, evaluate=False, forget_factor=0.2)
+    finally:
+        logger.removeHandler(handler)
+    assert len(compiled) == 2
+
+
+def test_float64_without_x64_warns_and_computes_in_float32(rng):
+    V, _, _ = low_rank(rng, 6, 20, 2)
+    jax.config.update("jax_enable_x64", False)  # the conftest fixture restores it
+    with pytest.warns(UserWarning, match="jax_enable_x64 is off"):
+        res = minibatch_nmf(V, 2, batch_size=10, n_passes=2)
+    assert res.W.dtype == np.float32 and res.H.dtype == np.float32
