@@ -79,6 +79,7 @@ def start(X, rank: int):
 def jnmf_runner(X, W0, H0, block: int):
     """A call doing ``block`` sparse KL-MU iterations in one compiled program."""
     import equinox as eqx
+    import jax
     import jax.numpy as jnp
 
     import jnmf
@@ -87,14 +88,20 @@ def jnmf_runner(X, W0, H0, block: int):
     problem = jnmf.make_problem(X, "kullback-leibler")
     solver = MultiplicativeUpdate()
     budget = jnmf.Budget(max_iter=block, tol=0.0, every=block)
-    program = eqx.filter_jit(lambda p, f: jnmf.solve(p, solver, f, budget))
     start = jnmf.Factors(jnp.asarray(W0), jnp.asarray(H0))
+    arrays, static = eqx.partition((problem, start), eqx.is_array)
+
+    def solve(arrays):
+        problem, start = eqx.combine(arrays, static)
+        return jnmf.solve(problem, solver, start, budget).W
+
+    program = jax.jit(solve)
 
     def run():
-        return program(problem, start).W
+        return program(arrays)
 
     def buffers() -> int:
-        stats = program.lower(problem, start).compile().memory_analysis()
+        stats = program.lower(arrays).compile().memory_analysis()
         return stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
 
     return run, buffers

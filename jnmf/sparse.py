@@ -11,8 +11,8 @@ skeleton is not hashable.  For W (n×r), H (r×m) and a matrix S with V's patter
     left_product(W, V, s)     Wᵀ S   (r×m): (Wᵀ S)_{tj} = Σ_{k: j_k = j} W_{i_k t} s_k
     right_product(V, s, H)    S Hᵀ  (n×r): (S Hᵀ)_{it} = Σ_{k: i_k = i} s_k H_{t j_k}
 
-cost O(nnz·r) time and an nnz×r temporary (a gather of rows of W or of columns of H, then a
-segment sum).  ``column_sums``/``row_sums``/``squared_norm`` are O(nnz).
+cost O(nnz·r) time and O(nnz) temporaries: one component t at a time, a gather of scalars
+W_{i_k t}, H_{t j_k} and (for the products) a segment sum; ``squared_norm`` is O(nnz).
 
 Divergences whose value at V_ij = 0 is not zero (every β ∉ {1, 2}: d_β(0 | y) = y^β/β) need
 WH at every entry.  ``dense_sum`` and ``dense_left`` form it one block of columns at a time
@@ -51,14 +51,6 @@ class SparseMatrix(eqx.Module):
     def dtype(self):
         return self.data.dtype
 
-    @property
-    def ndim(self) -> int:
-        return 2
-
-    @property
-    def nnz(self) -> int:
-        return self.data.shape[0]
-
     def __truediv__(self, s) -> SparseMatrix:
         """V / s for a scalar s (the same pattern)."""
         return SparseMatrix(self.data / s, self.indices, self.shape)
@@ -83,43 +75,57 @@ def cols(V: SparseMatrix) -> Array:
     return V.indices[:, 1]
 
 
-def _take_rows(A: Array, index: Array) -> Array:
-    """A[index] for in-bounds indices (``clip`` skips the out-of-bounds fill)."""
-    return jnp.take(A, index, axis=0, mode="clip")
+def _take(x: Array, index: Array) -> Array:
+    """x[index] for a vector x and in-bounds indices (``clip`` skips the out-of-bounds fill)."""
+    return jnp.take(x, index, mode="clip")
 
 
 def sampled_product(W: Array, H: Array, V: SparseMatrix) -> Array:
-    """(WH)_{i_k j_k} for every stored entry k of V: Σ_t W_{i_k t} H_{t j_k}, shape (nnz,)."""
-    return jnp.sum(_take_rows(W, rows(V)) * _take_rows(H.T, cols(V)), axis=1)
+    """(WH)_{i_k j_k} for every stored entry k of V: Σ_t W_{i_k t} H_{t j_k}, shape (nnz,).
+
+    One component t at a time (``lax.fori_loop``): XLA's CPU backend fuses a gather of
+    scalars into the loop that uses it, where a gather of rows of W (nnz×r) ran ~10× slower
+    (1.1e-2 s against 1.1e-1 s for nnz = 10⁶, r = 10).
+    """
+    i, j = rows(V), cols(V)
+    WT = W.T
+
+    def add(t, y):
+        return y + _take(WT[t], i) * _take(H[t], j)
+
+    return jax.lax.fori_loop(0, W.shape[1], add, jnp.zeros(i.shape, W.dtype))
 
 
 def left_product(W: Array, V: SparseMatrix, s: Array) -> Array:
-    """Wᵀ S (r×m) for S with V's pattern and values ``s`` (nnz,); W is n×r."""
+    """Wᵀ S (r×m) for S with V's pattern and values ``s`` (nnz,); W is n×r.
+
+    Row t is one segment sum of the scalars W_{i_k t} s_k over columns (``lax.map`` over t;
+    4× faster than one segment sum of nnz×r rows on XLA's CPU backend).
+    """
+    i, j = rows(V), cols(V)
     m = V.shape[1]
-    terms = _take_rows(W, rows(V)) * s[:, None]
-    return jax.ops.segment_sum(terms, cols(V), m, mode="promise_in_bounds").T
+
+    def row(w):
+        return jax.ops.segment_sum(_take(w, i) * s, j, m, mode="promise_in_bounds")
+
+    return jax.lax.map(row, W.T)
 
 
 def right_product(V: SparseMatrix, s: Array, H: Array) -> Array:
-    """S Hᵀ (n×r) for S with V's pattern and values ``s`` (nnz,); H is r×m."""
+    """S Hᵀ (n×r) for S with V's pattern and values ``s`` (nnz,); H is r×m (as ``left_product``,
+    one component at a time)."""
+    i, j = rows(V), cols(V)
     n = V.shape[0]
-    terms = _take_rows(H.T, cols(V)) * s[:, None]
-    return jax.ops.segment_sum(terms, rows(V), n, mode="promise_in_bounds")
+
+    def column(h):
+        return jax.ops.segment_sum(_take(h, j) * s, i, n, mode="promise_in_bounds")
+
+    return jax.lax.map(column, H).T
 
 
 def squared_norm(V: SparseMatrix) -> Array:
     """‖V‖²_F = Σ_k v_k²."""
     return jnp.sum(V.data * V.data)
-
-
-def column_sums(V: SparseMatrix) -> Array:
-    """Σ_i V_ij, shape (m,)."""
-    return jax.ops.segment_sum(V.data, cols(V), V.shape[1], mode="promise_in_bounds")
-
-
-def row_sums(V: SparseMatrix) -> Array:
-    """Σ_j V_ij, shape (n,)."""
-    return jax.ops.segment_sum(V.data, rows(V), V.shape[0], mode="promise_in_bounds")
 
 
 def transpose(V: SparseMatrix) -> SparseMatrix:
@@ -193,14 +199,12 @@ def divergence_value(divergence, V: SparseMatrix, W: Array, H: Array) -> Array:
 __all__ = [
     "BLOCK_ELEMENTS",
     "SparseMatrix",
-    "column_sums",
     "dense_left",
     "dense_sum",
     "divergence_value",
     "is_sparse",
     "left_product",
     "right_product",
-    "row_sums",
     "sampled_product",
     "squared_norm",
     "transpose",

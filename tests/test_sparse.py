@@ -102,16 +102,20 @@ CASES = [
     ("projected-gradient", 2.0),
     ("projected-gradient", 1.0),
     ("nesterov", 2.0),
+    ("optax-pg", 1.0),
+    ("sparse-hoyer", 2.0),
 ]
+OPTIONS = {"sparse-hoyer": {"sparseness_H": 0.5}}
 
 
 @pytest.mark.parametrize(("name", "beta"), CASES)
 def test_solvers_give_the_dense_factors(data, name, beta):
     V, start = data
-    solver = SOLVERS[name]()
+    solver = SOLVERS[name](**OPTIONS.get(name, {}))
     budget = Budget(max_iter=30, tol=0.0, every=10)
-    a = solve(make_problem(V, beta, l1_W=0.01), solver, start, budget)
-    b = solve(make_problem(jsparse.BCOO.fromdense(V), beta, l1_W=0.01), solver, start, budget)
+    l1 = 0.0 if name == "sparse-hoyer" else 0.01  # Hoyer takes no penalties
+    a = solve(make_problem(V, beta, l1_W=l1), solver, start, budget)
+    b = solve(make_problem(jsparse.BCOO.fromdense(V), beta, l1_W=l1), solver, start, budget)
     _close(a.W, b.W)
     _close(a.H, b.H)
     _close(a.history.objective, b.history.objective)
