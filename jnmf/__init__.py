@@ -1,6 +1,6 @@
 """jnmf: non-negative matrix factorization in JAX, V ≈ W H with W, H ≥ 0."""
 
-from jnmf import data, nn, select
+from jnmf import data, nn, select, shard, sparse
 from jnmf.adjoint import Implicit, Unrolled
 from jnmf.api import nmf
 from jnmf.batch import best_of, restart_keys, solve_batch, solve_restarts
@@ -41,6 +41,8 @@ from jnmf.sweep import RankSweep, rank_sweep
 __version__ = "0.1.0"
 
 __all__ = [
+    "shard",
+    "sparse",
     "AbstractAlternatingSolver",
     "Budget",
     "solve_batch",

@@ -122,8 +122,7 @@ def nmf(
         )
     batch = resolve_batch_size(batch_size)
     keys = restart_keys(key, n_restarts)
-    if not is_global(problem.V):  # a global V's scale is not read on the host
-        check_scale(problem)
+    check_scale(problem)  # a global V's largest entry is read on its devices
     if layout is not None and layout.size("restarts") > 1:
         batch = None  # restarts spread over devices run as one vmap (layout_for checked it)
     budget = Budget(max_iter=max_iter, tol=tol, kkt_tol=kkt_tol, every=every)

@@ -225,8 +225,8 @@ def check_scale(problem: Problem) -> None:
     beta = problem.beta
     if not problem.is_concrete or not isinstance(beta, float):
         return
-    if problem.is_sparse:
-        top = float(problem.data_max())
+    if problem.is_sparse or not getattr(problem.V, "is_fully_addressable", True):
+        top = float(problem.data_max())  # on the devices: no process holds all of V
     else:  # on the host: no program to compile for a new shape
         top = float(np.max(np.asarray(problem.data(), dtype=np.float64)))
     if top <= 0:
