@@ -3,8 +3,10 @@ synthetic), preprocessed, validated before anything is computed.
 
 A ``[... .data.<label>]`` table gives ``source`` (a ``jnmf.data`` name, or "synthetic"; the label
 by default), preprocessing applied in this order, ``normalize`` ("max": V / max V; "mean":
-V / mean V; "column-sum": every column sums to 1) then ``+ offset``, and the loader's keyword
-arguments.  The synthetic problem takes ``n``, ``m``, ``rank``, ``noise``, ``seed``:
+V / mean V; "column-sum": every column sums to 1) then ``+ offset``, ``sparse = true`` to hand
+V to the fits as a SciPy CSR matrix (jnmf then never forms a dense n×m array; needs offset 0
+and a solver that takes sparse V, the others are skipped with their reason), and the loader's
+keyword arguments.  The synthetic problem takes ``n``, ``m``, ``rank``, ``noise``, ``seed``:
 
     V = |W H + noise · mean(W H) · E|,  W ~ U(0.1, 1)^{n×r}, H ~ U(0.1, 1)^{r×m}, E ~ N(0, 1).
 """
@@ -43,14 +45,16 @@ class DatasetSpec:
     source: str
     normalize: str = field(default="none", metadata=choices(*NORMALIZATIONS))
     offset: float = field(default=0.0, metadata={"min": 0.0})
+    sparse: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Data:
-    """A loaded, preprocessed dataset: V (n×m, one sample per column) and its metadata."""
+    """A loaded, preprocessed dataset: V (n×m, one sample per column; a SciPy CSR matrix when
+    its spec says ``sparse``) and its metadata."""
 
-    V: np.ndarray
+    V: Any
     meta: dict = field(default_factory=dict)
 
 
@@ -72,7 +76,7 @@ def parse_datasets(table: Mapping, labels: tuple[str, ...], path: str) -> dict[s
                 "add it there or remove the table"
             )
     known = dataset_names()
-    own_keys = ("source", "normalize", "offset")
+    own_keys = ("source", "normalize", "offset", "sparse")
     specs = {}
     for label in labels:
         entry = table.get(label, {})
@@ -83,6 +87,10 @@ def parse_datasets(table: Mapping, labels: tuple[str, ...], path: str) -> dict[s
         own.setdefault("source", label)
         where = f"{path}.{label}"
         spec = DatasetSpec(**parse_table(DatasetSpec, own, where, skip=("options",)))
+        if spec.sparse and spec.offset > 0:
+            raise StudyConfigError(
+                f"{where}: sparse = true needs offset = 0 (an offset fills every zero entry)"
+            )
         if spec.source not in known:
             raise StudyConfigError(
                 f"{where}: source {spec.source!r} is not a known dataset; use one of: "
@@ -92,7 +100,9 @@ def parse_datasets(table: Mapping, labels: tuple[str, ...], path: str) -> dict[s
             options = vars(SyntheticSpec(**parse_table(SyntheticSpec, options, where)))
         else:
             _check_loader_options(spec.source, options, where)
-        specs[label] = DatasetSpec(spec.source, spec.normalize, spec.offset, dict(options))
+        specs[label] = DatasetSpec(
+            spec.source, spec.normalize, spec.offset, spec.sparse, dict(options)
+        )
     return specs
 
 
@@ -105,7 +115,7 @@ def _check_loader_options(source: str, options: Mapping, path: str) -> None:
     accepted = {n for n, p in params.items() if p.kind is not inspect.Parameter.VAR_POSITIONAL}
     for key, value in options.items():
         if key not in accepted:
-            raise unknown_key(key, path, accepted | {"source", "normalize", "offset"})
+            raise unknown_key(key, path, accepted | {"source", "normalize", "offset", "sparse"})
         if isinstance(value, float):
             check_value(value, float, f"{path}.{key}")
 
@@ -147,7 +157,13 @@ def load_dataset(label: str, spec: DatasetSpec, dtype=np.float32) -> Data:
     V = V + spec.offset
     meta = {k: v for k, v in meta.items() if _small(v)}
     meta.update(label=label, source=spec.source, normalize=spec.normalize, offset=spec.offset)
-    return Data(np.ascontiguousarray(V, dtype=dtype), meta)
+    V = np.ascontiguousarray(V, dtype=dtype)
+    if spec.sparse:
+        import scipy.sparse
+
+        meta["density"] = float(np.count_nonzero(V) / V.size)
+        return Data(scipy.sparse.csr_matrix(V), meta)
+    return Data(V, meta)
 
 
 def _small(v) -> bool:
