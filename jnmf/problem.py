@@ -150,9 +150,7 @@ class Problem(eqx.Module):
         A sparse V always caches its sorted transpose (every W-update takes products with it).
         """
         if self.is_sparse:
-            V_T = sparse.transpose(self.V) if self.V_T is None else self.V_T
-            V_sq = sparse.squared_norm(self.V) if self.V_sq is None else self.V_sq
-            return self.replace(V_T=V_T, V_sq=V_sq)
+            return self if self.V_T is not None else self.replace(V_T=sparse.transpose(self.V))
         if self.is_quadratic:
             return self if self.V_sq is not None else self.replace(V_sq=jnp.sum(self.V**2))
         if self.V_T is not None:

@@ -12,7 +12,7 @@ skeleton is not hashable.  For W (n×r), H (r×m) and a matrix S with V's patter
     right_product(V, s, H)    S Hᵀ  (n×r): (S Hᵀ)_{it} = Σ_{k: i_k = i} s_k H_{t j_k}
 
 cost O(nnz·r) time and O(nnz) temporaries: one component t at a time, a gather of scalars
-W_{i_k t}, H_{t j_k} and (for the products) a segment sum; ``squared_norm`` is O(nnz).
+W_{i_k t}, H_{t j_k} and (for the products) a segment sum.
 
 Divergences whose value at V_ij = 0 is not zero (every β ∉ {1, 2}: d_β(0 | y) = y^β/β) need
 WH at every entry.  ``dense_sum`` and ``dense_left`` form it one block of columns at a time
@@ -123,11 +123,6 @@ def right_product(V: SparseMatrix, s: Array, H: Array) -> Array:
     return jax.lax.map(column, H).T
 
 
-def squared_norm(V: SparseMatrix) -> Array:
-    """‖V‖²_F = Σ_k v_k²."""
-    return jnp.sum(V.data * V.data)
-
-
 def transpose(V: SparseMatrix) -> SparseMatrix:
     """Vᵀ (m×n) with its indices sorted row-major, as ``SparseMatrix`` requires."""
     order = jnp.lexsort((rows(V), cols(V)))
@@ -206,6 +201,5 @@ __all__ = [
     "left_product",
     "right_product",
     "sampled_product",
-    "squared_norm",
     "transpose",
 ]
