@@ -255,7 +255,7 @@ def test_compiled_kl_mu_never_holds_an_n_by_m_buffer():
     stats = jax.jit(run).lower(*shapes).compile().memory_analysis()
     total = stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes
     dense_bytes = n * m * jnp.dtype(dtype).itemsize
-    assert total < dense_bytes / 100  # measured: 1.04 GB against 400 GB
+    assert total < dense_bytes / 100  # measured: 1.6 GB against 400 GB
     assert total < 40 * (nnz + (n + m) * r) * jnp.dtype(dtype).itemsize  # O(nnz·r + (n+m)r)
 
 
