@@ -50,8 +50,10 @@ def nmf(
     Minimizes Σ M_ij d_β(V_ij | (WH)_ij) + l1_W‖W‖₁ + l1_H‖H‖₁ + ½l2_W‖W‖² + ½l2_H‖H‖².
 
     Args:
-        V: data, n×m, non-negative and finite (NaN allowed where ``weights`` is 0); dense
-            (sparse V is refused for now). float16/bfloat16 V is computed in float32, and
+        V: data, n×m, non-negative and finite (NaN allowed where ``weights`` is 0); dense, or
+            sparse (``jax.experimental.sparse.BCOO`` or SciPy, kept sparse: WH is formed only
+            at the stored entries, ``jnmf.sparse``; no weights, β > 0, and solvers that say
+            so in their ``check``).  float16/bfloat16 V is computed in float32, and
             subnormal entries are set to 0 (see ``jnmf.checks``).
         rank: r ≥ 1.
         beta: a real β or "frobenius" (2), "kullback-leibler" (1), "itakura-saito" (0).

@@ -222,8 +222,9 @@ def test_numpy_scalars_accepted_everywhere():
         (dict(n_restarts=np.bool_(True)), "n_restarts must be an integer"),
         (dict(beta=np.array([1.0, 2.0])), "beta must be a scalar"),
         (dict(V=V.astype(str)), "V must be a numeric array"),
-        (dict(V=jsparse.BCOO.fromdense(V)), "sparse input is not supported yet"),
-        (dict(V=ssparse.csr_matrix(V)), "sparse input is not supported yet"),
+        (dict(weights=jsparse.BCOO.fromdense(V)), "not supported yet for weights"),
+        (dict(weights=ssparse.csr_matrix(V)), "not supported yet for weights"),
+        (dict(V=ssparse.csr_matrix(-V)), "negative"),
     ],
 )
 def test_nmf_refuses_bad_arguments_before_compiling(kwargs, match):
@@ -233,11 +234,12 @@ def test_nmf_refuses_bad_arguments_before_compiling(kwargs, match):
         jnmf.nmf(args.pop("V"), args.pop("rank"), **args)
 
 
-def test_make_problem_refuses_beta_vector_and_sparse():
+def test_make_problem_refuses_beta_vector_and_sparse_weights():
     with pytest.raises(ValueError, match="beta must be a scalar"):
         jnmf.make_problem(V, jnp.asarray([1.0, 2.0]))
-    with pytest.raises(ValueError, match="V.todense()"):
-        jnmf.make_problem(jsparse.BCOO.fromdense(V))
+    assert jnmf.make_problem(jsparse.BCOO.fromdense(V)).is_sparse  # sparse V is kept sparse
+    with pytest.raises(ValueError, match=r"weights.todense\(\)"):
+        jnmf.make_problem(V, weights=jsparse.BCOO.fromdense(V))
 
 
 def test_float16_is_computed_in_float32():

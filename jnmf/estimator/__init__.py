@@ -118,7 +118,7 @@ def non_negative_factorization(
     if update_H:
         W = est.fit_transform(X, W=W, H=H)
         return W, est.components_, est.n_iter_
-    data = _checks.as_data(X)
+    data = _checks.as_data(X, keep_sparse=True)
     with _precision(data.dtype):
         W, H, solution, _ = est._fit_transform(data, W, H, update_H=False)
     return W, H, int(solution.n_iter)
