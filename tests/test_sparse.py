@@ -269,3 +269,22 @@ def test_reuters_kl_mu_sparse_reaches_the_dense_objective():
     b = jnmf.nmf(S, 10, beta=1.0, max_iter=200, tol=0.0, every=50, key=1)
     np.testing.assert_allclose(b.objective, a.objective, rtol=1e-10)
     _close(a.W, b.W, 1e-8)
+
+
+@pytest.mark.parametrize("beta", [0.0, -1.2, "array"])
+def test_fully_stored_sparse_v_at_beta_at_most_zero_equals_dense(beta):
+    """β ≤ 0 is defined only where V > 0: a sparse V with every entry stored (positive) is
+    fitted as the dense V (the sparse path's terms for unstored zeros are undefined there),
+    also when β comes as an array (the estimator's traced β); stored zeros are refused."""
+    rng = np.random.default_rng(4)
+    V = np.abs(rng.standard_normal((12, 9))) + 0.1
+    b = jnp.asarray(-0.5) if beta == "array" else beta
+    W0, H0 = rng.random((12, 3)) + 0.1, rng.random((3, 9)) + 0.1
+    dense = jnmf.nmf(V, 3, beta=b, init=(W0, H0), max_iter=15, tol=0.0)
+    stored = jnmf.nmf(ssparse.csr_matrix(V), 3, beta=b, init=(W0, H0), max_iter=15, tol=0.0)
+    assert np.isfinite(float(stored.objective))
+    np.testing.assert_allclose(np.asarray(stored.W), np.asarray(dense.W), rtol=1e-12)
+    holes = V.copy()
+    holes[0, 0] = 0.0
+    with pytest.raises(ValueError, match="zero entries"):
+        jnmf.make_problem(ssparse.csr_matrix(holes), b)
