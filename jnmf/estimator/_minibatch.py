@@ -37,7 +37,6 @@ does not (its ε guard on WH keeps the updates finite).
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 import time
@@ -50,6 +49,7 @@ from jnmf.batch import restart_keys
 from jnmf.checks import check_nonneg_scalar, check_positive_int
 from jnmf.divergence import BetaDivergence
 from jnmf.estimator import _checks, _output
+from jnmf.estimator._base import ScikitLearnProtocol
 from jnmf.estimator._nmf import (
     NMF,
     _init_program,
@@ -63,7 +63,7 @@ from jnmf.minibatch import make_online_mu, minibatch_init, minibatch_step
 _WHOM = "MiniBatchNMF (input X)"
 
 
-class MiniBatchNMF:
+class MiniBatchNMF(ScikitLearnProtocol):
     """Online NMF X ≈ W H with scikit-learn's ``MiniBatchNMF`` interface (module docstring).
 
     Args:
@@ -126,64 +126,6 @@ class MiniBatchNMF:
         self.transform_max_iter = transform_max_iter
         self.random_state = random_state
         self.verbose = verbose
-
-    # ------------------------------------------------------------------ scikit-learn protocol
-
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        params = inspect.signature(cls.__init__).parameters.values()
-        return sorted(p.name for p in params if p.name != "self")
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor arguments, as given (scikit-learn's convention)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params) -> MiniBatchNMF:
-        """Set constructor arguments by name; returns self."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {type(self).__name__}; "
-                    f"valid parameters are {valid}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        default = {
-            p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
-        }
-        changed = [
-            f"{k}={v!r}"
-            for k, v in self.get_params().items()
-            if not (v is default[k] or (type(v) is type(default[k]) and v == default[k]))
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def __sklearn_tags__(self):
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
-
-        return Tags(
-            estimator_type=None,
-            target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-            input_tags=InputTags(sparse=True, positive_only=True),
-            requires_fit=True,
-        )
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the output columns: ``minibatchnmf0, …`` (one per component)."""
-        self._fitted()
-        return _output.feature_names_out(self, input_features)
-
-    def set_output(self, *, transform=None) -> MiniBatchNMF:
-        """Container of ``transform``/``fit_transform``: "default", "pandas", "polars" or
-        None (unchanged); returns self."""
-        _output.check_container(transform)
-        if transform is not None:
-            self._sklearn_output_config = {"transform": transform}
-        return self
 
     # ------------------------------------------------------------------ fitting
 

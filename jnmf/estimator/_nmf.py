@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import numbers
 import time
 import warnings
@@ -17,6 +16,7 @@ from jnmf.batch import restart_keys
 from jnmf.checks import check_nonneg_scalar, check_positive_int
 from jnmf.divergence import BetaDivergence
 from jnmf.estimator import _checks, _output
+from jnmf.estimator._base import ScikitLearnProtocol
 from jnmf.init import initialize
 from jnmf.problem import Factors, divergence_value, make_problem
 from jnmf.solve import Budget, Status, check_scale, solve
@@ -50,7 +50,7 @@ def _precision(dtype):
     return contextlib.nullcontext()
 
 
-class NMF:
+class NMF(ScikitLearnProtocol):
     """Non-negative matrix factorization X ≈ W H with scikit-learn's interface.
 
     Args:
@@ -106,64 +106,6 @@ class NMF:
         self.l1_ratio = l1_ratio
         self.verbose = verbose
         self.shuffle = shuffle
-
-    # ------------------------------------------------------------------ scikit-learn protocol
-
-    @classmethod
-    def _get_param_names(cls) -> list[str]:
-        params = inspect.signature(cls.__init__).parameters.values()
-        return sorted(p.name for p in params if p.name != "self")
-
-    def get_params(self, deep: bool = True) -> dict:
-        """The constructor arguments, as given (scikit-learn's convention)."""
-        return {name: getattr(self, name) for name in self._get_param_names()}
-
-    def set_params(self, **params) -> NMF:
-        """Set constructor arguments by name; returns self."""
-        valid = self._get_param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for estimator {type(self).__name__}; "
-                    f"valid parameters are {valid}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        default = {
-            p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()
-        }
-        changed = [
-            f"{k}={v!r}"
-            for k, v in self.get_params().items()
-            if not (v is default[k] or (type(v) is type(default[k]) and v == default[k]))
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def __sklearn_tags__(self):
-        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
-
-        return Tags(
-            estimator_type=None,
-            target_tags=TargetTags(required=False),
-            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
-            input_tags=InputTags(sparse=True, positive_only=True),
-            requires_fit=True,
-        )
-
-    def get_feature_names_out(self, input_features=None) -> np.ndarray:
-        """Names of the output columns: ``nmf0, nmf1, …`` (one per component)."""
-        self._fitted()
-        return _output.feature_names_out(self, input_features)
-
-    def set_output(self, *, transform=None) -> NMF:
-        """Container of ``transform``/``fit_transform``: "default", "pandas", "polars" or
-        None (unchanged); returns self."""
-        _output.check_container(transform)
-        if transform is not None:
-            self._sklearn_output_config = {"transform": transform}
-        return self
 
     # ------------------------------------------------------------------ fitting
 
