@@ -146,8 +146,8 @@ class BetaDivergence(eqx.Module):
         if self.is_static and b == 1.0:
             return jnp.ones_like(y), jnp.where(x > 0, x / jnp.where(x > 0, y, 1.0), 0.0)
         ys = _safe_pos(y)
-        pos = jnp.where(y > 0, ys ** (b - 1.0), _zero_power(y, b - 1.0))
-        neg = jnp.where(x > 0, x * ys ** (b - 2.0), 0.0)
+        pos = jnp.where(y > 0, _power(ys, b - 1.0), _zero_power(y, b - 1.0))
+        neg = jnp.where(x > 0, x * _power(ys, b - 2.0), 0.0)
         # y = 0 < x: x·0^(β−2) is +inf for β < 2, x at β = 2 and 0 for β > 2 (edge table)
         # (held constant for reverse mode: its unselected inf must never meet a zero cotangent)
         edge = jax.lax.stop_gradient(jnp.where(x > 0, _safe_pos(x) * _zero_power(y, b - 2.0), 0.0))
@@ -159,6 +159,14 @@ class BetaDivergence(eqx.Module):
         pos, neg = self.derivative_parts(x, y)
         both_inf = jnp.isinf(pos) & jnp.isinf(neg)
         return jnp.where(both_inf, -jnp.inf, pos - jnp.where(both_inf, 0.0, neg))
+
+
+def _power(y, p):
+    """y^p for y > 0: by multiplications when p is a whole Python number (β = 0, 3, …: XLA's
+    general power is an exp and a log per entry), else the general power."""
+    if isinstance(p, float) and p.is_integer() and abs(p) <= 4:
+        return y ** int(p)
+    return y**p
 
 
 def _zero_power(y, p):

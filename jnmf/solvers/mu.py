@@ -90,7 +90,7 @@ def mm_ratio(beta, P: Array, N: Array, l1: Array, l2: Array, X: Array, newton_st
             rho = _ratio(N, a + c)
             return rho if gamma == 1.0 else rho**gamma
         plain = _ratio(N, a)
-        plain = plain if gamma == 1.0 else plain**gamma
+        plain = plain if gamma == 1.0 else (jnp.sqrt(plain) if gamma == 0.5 else plain**gamma)
         if beta == 1.0:
             exact = 2.0 * N / jnp.where(a + N > 0, a + jnp.sqrt(a * a + 4.0 * c * N), 1.0)
             exact = jnp.where(a + c > 0, exact, 0.0)
