@@ -303,12 +303,10 @@ def _make_sparse_problem(V, divergence: BetaDivergence, weights, penalties) -> P
     if _is_concrete(V.data):
         n, m = V.shape
         positive = int(np.count_nonzero(np.asarray(V.data) > 0))
-        zeros = n * m - positive
-        _refuse_zeros(divergence, zeros, " (a sparse V is zero off its stored entries)")
         beta = divergence.beta
-        if _is_concrete(beta) and float(beta) <= 0:
-            if zeros:  # a β given as an array: the same refusal as a Python number's
-                _refuse_zeros(BetaDivergence(float(beta)), zeros, " (off its stored entries)")
+        if _is_concrete(beta) and float(beta) <= 0:  # a Python number or a concrete array
+            where = " (a sparse V is zero off its stored entries)"
+            _refuse_zeros(BetaDivergence(float(beta)), n * m - positive, where)
             # every entry is stored and positive: V is dense in all but its type, and the
             # sparse path's terms for the zeros off the stored entries are undefined at β ≤ 0
             dense = jnp.zeros((n, m), V.dtype).at[sparse.rows(V), sparse.cols(V)].set(V.data)

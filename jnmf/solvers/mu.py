@@ -75,6 +75,13 @@ def _root_newton(a, c, N, s, t, steps):
     return jnp.where((N > 0) & ((a > 0) | (c > 0)), jnp.exp(u), 0.0)
 
 
+def _mm_power(rho: Array, gamma: float) -> Array:
+    """ρ^γ for a static exponent γ(β): 1 and ½ (β = 0, 3) without XLA's general power."""
+    if gamma == 1.0:
+        return rho
+    return jnp.sqrt(rho) if gamma == 0.5 else rho**gamma
+
+
 def heuristic_ratio(P: Array, N: Array, l1: Array, l2: Array, X: Array) -> Array:
     """ρ = N / (P + l1 + l2 X): the heuristic exponent 1 for every β (not MM outside [1, 2])."""
     return _ratio(N, P + l1 + l2 * X)
@@ -87,10 +94,8 @@ def mm_ratio(beta, P: Array, N: Array, l1: Array, l2: Array, X: Array, newton_st
     gamma = mm_exponent(beta)
     if isinstance(beta, float):
         if beta >= 2:
-            rho = _ratio(N, a + c)
-            return rho if gamma == 1.0 else rho**gamma
-        plain = _ratio(N, a)
-        plain = plain if gamma == 1.0 else (jnp.sqrt(plain) if gamma == 0.5 else plain**gamma)
+            return _mm_power(_ratio(N, a + c), gamma)
+        plain = _mm_power(_ratio(N, a), gamma)
         if beta == 1.0:
             exact = 2.0 * N / jnp.where(a + N > 0, a + jnp.sqrt(a * a + 4.0 * c * N), 1.0)
             exact = jnp.where(a + c > 0, exact, 0.0)
