@@ -208,7 +208,9 @@ def _compiled(options: dict | None):
 
 
 _FIT = _compiled(None)
-_FIT_SMALL = _compiled({"xla_backend_optimization_level": 0})
+_FIT_SMALL = _compiled(
+    {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+)
 
 
 def fit(

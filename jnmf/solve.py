@@ -256,56 +256,61 @@ def _initial_state(solver, problem, factors):
 
 
 def _while_loop(problem, solver, factors, budget: Budget):
-    """The stopping loop on an already scaled problem: (factors, f, n_iter, status, history)."""
+    """The stopping loop on an already scaled problem: (factors, f, n_iter, status, history).
+
+    Each pass of the body evaluates the current iterate (the start on the first pass: its
+    measures are the scales of the relative KKT and projected-gradient norms), records it and
+    tests the stopping rules, then runs the next chunk of steps (none once stopped).  So the
+    evaluation appears once in the compiled program: a new shape compiles about one
+    evaluation less than with a separate evaluation of the start.
+    """
     max_iter = budget.max_iter
     every = min(budget.every, max_iter)
     dtype = problem.dtype
     tol = jnp.asarray(budget.tol, dtype)
     kkt_tol = jnp.asarray(budget.kkt_tol, dtype)
     n_rec = budget.n_records
+    tiny = jnp.finfo(dtype).tiny
+    nan = jnp.asarray(jnp.nan, dtype)
+    running = Status.RUNNING._value
 
-    ev0 = evaluate(problem, factors)
-    kkt0, pg0 = jnp.sqrt(ev0.kkt_sq), jnp.sqrt(ev0.pg_sq)
-    kkt_scale = jnp.where(kkt0 > 0, kkt0, 1.0)
-    pg_scale = jnp.where(pg0 > 0, pg0, 1.0)
     dyn_state, static_state = _initial_state(solver, problem, factors)
-    nan_buf = jnp.full((n_rec,), jnp.nan, dtype)
 
     def one(_, carry):
         f, s = carry
         new_f, new_s = solver.step(problem, f, eqx.combine(s, static_state))
         return new_f, eqx.partition(new_s, eqx.is_array)[0]
 
-    def chunk(t, factors, dyn_state):
-        if every == 1:
-            return one(0, (factors, dyn_state)), jnp.ones((), jnp.int32)
-        steps = jnp.minimum(every, max_iter - t)
-        if max_iter % every == 0:
-            return jax.lax.fori_loop(0, every, one, (factors, dyn_state)), steps
-        return jax.lax.fori_loop(0, steps, one, (factors, dyn_state)), steps
-
     def cond(carry):
-        return carry[4] == Status.RUNNING._value
+        return carry["status"] == running
 
-    def body(carry):
-        t, k, factors, dyn_state, status, f_prev, hist, still = carry
-        (new_factors, new_state), steps = chunk(t, factors, dyn_state)
-        t_new = t + steps
-        ev = evaluate(problem, new_factors)
-        finite = _all_finite(new_factors) & jnp.isfinite(ev.objective)
-        diff = Factors(new_factors.W - factors.W, new_factors.H - factors.H)
-        rel_change = jnp.sqrt(_sq(diff) / jnp.maximum(_sq(factors), jnp.finfo(dtype).tiny))
-        kkt = jnp.sqrt(ev.kkt_sq) / kkt_scale
+    def body(c):
+        c = dict(c)
+        factors, prev = c["factors"], c["prev"]
+        ev = evaluate(problem, factors)
+        first = c["k"] == 0
+        kkt_norm, pg_norm = jnp.sqrt(ev.kkt_sq), jnp.sqrt(ev.pg_sq)
+        start = jnp.stack([ev.objective, kkt_norm, pg_norm])
+        c["start"] = jnp.where(first, start, c["start"])
+        kkt0, pg0 = c["start"][1], c["start"][2]
+        kkt = kkt_norm / jnp.where(kkt0 > 0, kkt0, 1.0)
+        pg = pg_norm / jnp.where(pg0 > 0, pg0, 1.0)
+        steps = c["steps"]
+        t = c["t"]
+        finite = first | (_all_finite(factors) & jnp.isfinite(ev.objective))
+        diff = Factors(factors.W - prev.W, factors.H - prev.H)
+        rel_change = jnp.sqrt(_sq(diff) / jnp.maximum(_sq(prev), tiny))
+        f_prev = c["f_prev"]
         decrease = jnp.abs(f_prev - ev.objective) / (
-            jnp.maximum(jnp.abs(f_prev), jnp.finfo(dtype).tiny) * steps.astype(dtype)
+            jnp.maximum(jnp.abs(f_prev), tiny) * jnp.maximum(steps, 1).astype(dtype)
         )
         far = kkt > jnp.sqrt(jnp.finfo(dtype).eps)  # from a stationary point
         frozen = rel_change == 0
         # an unchanged iterate far from stationarity is not convergence: it is a stall
         converged = ((decrease < tol) & ~(frozen & far)) | (kkt < kkt_tol)
-        still = jnp.where(frozen, still + steps, 0)
+        still = jnp.where(frozen, c["still"] + steps, 0)
         stalled = (still >= STALL_ITERATIONS) & far
-        new_status = jnp.where(
+        status = jnp.where(
             ~finite,
             Status.NONFINITE._value,
             jnp.where(
@@ -314,36 +319,48 @@ def _while_loop(problem, solver, factors, budget: Budget):
                 jnp.where(
                     converged,
                     Status.CONVERGED._value,
-                    jnp.where(t_new >= max_iter, Status.MAX_ITER._value, status),
+                    jnp.where(t >= max_iter, Status.MAX_ITER._value, running),
                 ),
             ),
-        ).astype(status.dtype)
-        obj_h, kkt_h, pg_h, rc_h = hist
-        nan = jnp.asarray(jnp.nan, dtype)
-        hist = (
-            obj_h.at[k].set(jnp.where(finite, ev.objective, nan)),
-            kkt_h.at[k].set(jnp.where(finite, kkt, nan)),
-            pg_h.at[k].set(jnp.where(finite, jnp.sqrt(ev.pg_sq) / pg_scale, nan)),
-            rc_h.at[k].set(jnp.where(finite, rel_change, nan)),
         )
-        factors, dyn_state = _select(finite, (new_factors, new_state), (factors, dyn_state))
-        t = jnp.where(finite, t_new, t)
-        f_prev = jnp.where(finite, ev.objective, f_prev)
-        return t, k + 1, factors, dyn_state, new_status, f_prev, hist, still
+        status = jnp.where(first, running, status).astype(c["status"].dtype)
+        row = jnp.where(finite, jnp.stack([ev.objective, kkt, pg, rel_change]), nan)
+        k_rec = jnp.where(first, n_rec, c["k"] - 1)  # out of bounds: the start is not recorded
+        c["hist"] = c["hist"].at[:, k_rec].set(row, mode="drop")
+        # a non-finite iterate is dropped: the last evaluated (finite) one is returned
+        factors, dyn_state = _select(finite, (factors, c["state"]), (prev, c["prev_state"]))
+        t = jnp.where(finite, t, t - steps)
+        c["f_prev"] = jnp.where(finite, ev.objective, f_prev)
+        c["still"] = still
+        c["status"] = status
+        c["k"] = c["k"] + 1
+        # the next chunk (no step once stopped)
+        todo = jnp.where(status == running, jnp.minimum(every, max_iter - t), 0)
+        new = jax.lax.fori_loop(0, todo, one, (factors, dyn_state))
+        c["prev"], c["prev_state"] = factors, dyn_state
+        c["factors"], c["state"] = new
+        c["t"], c["steps"] = t + todo, todo
+        return c
 
-    carry = (
-        jnp.asarray(0, jnp.int32),
-        jnp.asarray(0, jnp.int32),
-        factors,
-        dyn_state,
-        Status.RUNNING._value,
-        ev0.objective,
-        (nan_buf, nan_buf, nan_buf, nan_buf),
-        jnp.asarray(0, jnp.int32),
-    )
-    t, _, factors, _, status, f_last, hist, _ = jax.lax.while_loop(cond, body, carry)
-    history = History(*hist, ev0.objective, kkt0, pg0, every=every, max_iter=max_iter)
-    return factors, f_last, t, status, history
+    zero = jnp.asarray(0, jnp.int32)
+    carry = {
+        "t": zero,
+        "k": zero,
+        "steps": zero,
+        "still": zero,
+        "factors": factors,
+        "prev": factors,
+        "state": dyn_state,
+        "prev_state": dyn_state,
+        "status": running,
+        "f_prev": nan,
+        "start": jnp.full((3,), nan, dtype),
+        "hist": jnp.full((4, n_rec), nan, dtype),
+    }
+    c = jax.lax.while_loop(cond, body, carry)
+    obj0, kkt0, pg0 = c["start"][0], c["start"][1], c["start"][2]
+    history = History(*c["hist"], obj0, kkt0, pg0, every=every, max_iter=max_iter)
+    return c["prev"], c["f_prev"], c["t"] - c["steps"], c["status"], history
 
 
 def _unrolled_loop(problem, solver, factors, budget: Budget, mode: Unrolled):
