@@ -26,6 +26,7 @@ from jax import Array
 
 from jnmf.init import initialize
 from jnmf.problem import Factors, Problem
+from jnmf.program import Program
 from jnmf.shard import Layout
 from jnmf.solve import Budget, Solution, solve
 from jnmf.solvers.base import AbstractSolver
@@ -176,22 +177,15 @@ def _best(solutions: Solution, by_mask: bool) -> Solution:
 
 
 # ------------------------------------------------------------------------------ one fit
-# A fit whose work n·m·r·max_iter·restarts is at most this compiles with XLA's CPU backend
-# optimizations off.  The option roughly halves compilation (a new 100×50 shape: 3.5 s → 2.0 s
-# on a loaded machine) but runs the loop 4–9× slower (interleaved, 200 MU iterations:
-# 100×50 r = 5: 0.12 → 0.51 s; 300×200 r = 10: 0.57 → 3.1 s; 400×300 r = 20: 1.3 → 7.0 s),
-# so it pays only while the iterations themselves are a fraction of a second: 100×50 at
-# rank 5 and 200 iterations (5·10⁶) is in, 300×200 at rank 10 (1.2·10⁸) is out.
-SMALL_FIT = 1 << 25
 
 
 def _fit(problem, solver, keys, init, rank, budget, batch_size, every_restart, layout):
-    starts = starts_from_keys(problem, keys, init, rank)
     if keys.shape[0] == 1 and not every_restart:  # one restart: no batch axis at all
-        start = jax.tree_util.tree_map(lambda x: x[0], starts)
+        start = init if isinstance(init, Factors) else initialize(keys[0], problem, rank, init)
         if layout is not None:
             start = layout.constrain(start, batched=False)
         return solve(problem, solver, start, budget)
+    starts = starts_from_keys(problem, keys, init, rank)
     if layout is not None:
         starts = layout.constrain(starts, batched=True)
     solutions = solve_batch(problem, solver, starts, budget, batch_size=batch_size)
@@ -200,17 +194,12 @@ def _fit(problem, solver, keys, init, rank, budget, batch_size, every_restart, l
     return _best(solutions, by_mask=layout is not None and layout.size("restarts") > 1)
 
 
-def _compiled(options: dict | None):
-    def run(dynamic, static):
-        return _fit(*eqx.combine(dynamic, static))
-
-    return jax.jit(run, static_argnums=1, compiler_options=options)
+def _fit_work(problem, solver, keys, init, rank, budget, *_) -> int:
+    n, m = problem.shape
+    return n * m * rank * budget.max_iter * keys.shape[0]
 
 
-_FIT = _compiled(None)
-_FIT_SMALL = _compiled(
-    {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
-)
+_FIT = Program(_fit, _fit_work)
 
 
 def fit(
@@ -228,41 +217,33 @@ def fit(
     the best (or every restart, ``every_restart=True``, as a batched ``Solution``).
 
     One restart runs ``solve`` alone, with no batch axis.  Fits whose work n·m·r·max_iter·
-    restarts is at most ``SMALL_FIT`` compile with XLA's backend optimizations off (see
-    ``SMALL_FIT``).
+    restarts is at most ``jnmf.program.SMALL_WORK`` compile with options that compile fast
+    (``jnmf.program``).
 
     ``layout`` (``jnmf.shard.Layout``) spreads the fit over a device mesh: V and the weights
     are split as it says, every other array is replicated, and the starting factors are
     constrained to its factor layout; XLA partitions the rest of the program
     (``jnmf.shard``).  The layout is part of the compiled program's key.
     """
-    program, dynamic, static = _program(
-        problem, solver, keys, init, rank, budget, batch_size, every_restart, layout
+    return _FIT(
+        *_arguments(problem, solver, keys, init, rank, budget, batch_size, every_restart, layout)
     )
-    return program(dynamic, static)
 
 
 def lower_fit(*args, **kwargs) -> jax.stages.Lowered:
     """The lowered program that ``fit`` with the same arguments runs (``.compile()`` it, then
     read ``.as_text()`` or ``.memory_analysis()``)."""
-    program, dynamic, static = _program(*args, **kwargs)
-    return program.lower(dynamic, static)
+    return _FIT.lower(*_arguments(*args, **kwargs))
 
 
-def _program(
+def _arguments(
     problem, solver, keys, init, rank, budget, batch_size=None, every_restart=False, layout=None
 ):
-    """The jitted fit for this shape and its (dynamic, static) arguments, placed on the
-    layout's mesh when there is one."""
+    """``_fit``'s arguments, placed on the layout's mesh when there is one."""
     if layout is not None:
         problem = layout.place_problem(problem)
         solver, keys, init, budget = layout.replicate((solver, keys, init, budget))
-    args = (problem, solver, keys, init, rank, budget, batch_size, every_restart, layout)
-    dynamic, static = eqx.partition(args, eqx.is_array)
-    n, m = problem.shape
-    work = n * m * rank * budget.max_iter * keys.shape[0]
-    program = _FIT_SMALL if work <= SMALL_FIT and jax.default_backend() == "cpu" else _FIT
-    return program, dynamic, static
+    return problem, solver, keys, init, rank, budget, batch_size, every_restart, layout
 
 
 def solve_restarts(

@@ -46,6 +46,7 @@ from jnmf.batch import best_of, restart_keys, solve_batch
 from jnmf.checks import check_nonneg_scalar, check_positive_int, check_rank
 from jnmf.init import check_init, initialize
 from jnmf.problem import Factors, Problem, make_problem
+from jnmf.program import Program
 from jnmf.solve import DEFAULT_EVERY, Budget, Solution, check_scale
 from jnmf.solvers import AbstractSolver, get_solver
 
@@ -146,13 +147,20 @@ def _by_rank(sol: Solution, K: int, R: int) -> Solution:
     return jax.tree_util.tree_map(lambda x: x.reshape((K, R) + x.shape[1:]), sol)
 
 
-@eqx.filter_jit
-def _sweep_program(problem, solver, ranks, keys, init, budget, batch_size) -> Solution:
+def _sweep(problem, solver, ranks, keys, init, budget, batch_size) -> Solution:
     """All (rank, restart) pairs of ``ranks``, padded to max(ranks), in one program."""
     starts, masks = initial_factors(problem, ranks, keys, init, max(ranks))
     padded = masks if len(ranks) > 1 else None
     sol = solve_batch(problem, solver, starts, budget, masks=padded, batch_size=batch_size)
     return _by_rank(sol, len(ranks), keys.shape[0])
+
+
+def _sweep_work(problem, solver, ranks, keys, init, budget, batch_size) -> int:
+    n, m = problem.shape
+    return n * m * max(ranks) * len(ranks) * keys.shape[0] * budget.max_iter
+
+
+_sweep_program = Program(_sweep, _sweep_work)
 
 
 def _pad_rank(sol: Solution, r_max: int) -> Solution:

@@ -28,9 +28,9 @@ def test_batch_plans_agree(rng, solver, beta):
 
 def test_one_fit_program_small_and_large_options_agree(rng, monkeypatch):
     """jnmf.nmf's one program: one restart has no batch axis and equals the best of the
-    batched call; the small-fit compile option (XLA backend optimizations off) gives the same
-    factors as the optimized program."""
-    import jnmf.batch
+    batched call; the small-fit compile options (``jnmf.program``) give the same factors as
+    the optimized program."""
+    import jnmf.program
 
     V, _, _ = low_rank(rng, 30, 20, 3, noise=0.05, offset=0.05)
     args = dict(beta=1.0, max_iter=80, tol=0.0, key=5)
@@ -39,8 +39,8 @@ def test_one_fit_program_small_and_large_options_agree(rng, monkeypatch):
     batched = jnmf.nmf(V, 3, return_restarts=True, **args)
     assert batched.W.shape == (1, 30, 3)
     np.testing.assert_allclose(np.asarray(one.W), np.asarray(batched.W[0]), rtol=1e-12)
-    assert V.size * 3 * 80 <= jnmf.batch.SMALL_FIT
-    monkeypatch.setattr(jnmf.batch, "SMALL_FIT", 0)
+    assert V.size * 3 * 80 <= jnmf.program.SMALL_WORK
+    monkeypatch.setattr(jnmf.program, "SMALL_WORK", 0)
     optimized = jnmf.nmf(V, 3, **args)
     np.testing.assert_allclose(np.asarray(optimized.W), np.asarray(one.W), rtol=1e-11)
     np.testing.assert_allclose(float(optimized.objective), float(one.objective), rtol=1e-12)

@@ -158,7 +158,8 @@ def child_report():
 def test_sharded_equals_single_device(child_report, name):
     got = child_report[name]
     tol = 1e-6 if name == "auto-kl" else 1e-10  # kl-dna's branch (see CASES)
-    assert got["W"] <= tol and got["H"] <= tol and got["objective"] <= 1e-10, got
+    obj_tol = 1e-8 if name == "auto-kl" else 1e-10
+    assert got["W"] <= tol and got["H"] <= tol and got["objective"] <= obj_tol, got
     assert got["n_iter"], got
     restarts, rows, columns = next(case[1] for case in CASES if case[0] == name)
     lead = [4 // restarts] if name.startswith("restarts-all") else []

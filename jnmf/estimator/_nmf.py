@@ -7,7 +7,6 @@ import numbers
 import time
 import warnings
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,6 +18,7 @@ from jnmf.estimator import _checks, _output
 from jnmf.estimator._base import ScikitLearnProtocol
 from jnmf.init import initialize
 from jnmf.problem import Factors, divergence_value, make_problem
+from jnmf.program import Program
 from jnmf.solve import Budget, Status, check_scale, solve
 from jnmf.solvers import (
     HALS,
@@ -33,14 +33,26 @@ _CHECK_EVERY = 10
 _STATIC_BETAS = (0.0, 1.0, 2.0)
 _INITS = (None, "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
 
-_init_program = eqx.filter_jit(initialize)
+
+def _init_work(key, problem, rank, method) -> int:
+    return problem.shape[0] * problem.shape[1] * rank
 
 
-@eqx.filter_jit
-def _solve_program(problem, solver, factors: Factors, budget: Budget):
+_init_program = Program(initialize, _init_work)
+
+
+def _solve_and_divergence(problem, solver, factors: Factors, budget: Budget):
     """``solve`` and D_β(X | WH) of its result, in one compiled program."""
     solution = solve(problem, solver, factors, budget)
     return solution, divergence_value(problem, solution.W, solution.H)
+
+
+def _solve_work(problem, solver, factors: Factors, budget: Budget) -> int:
+    n, m = problem.shape
+    return n * m * factors.W.shape[1] * budget.max_iter
+
+
+_solve_program = Program(_solve_and_divergence, _solve_work)
 
 
 def _precision(dtype):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,6 +18,7 @@ from jax import Array
 from jnmf.batch import restart_keys, solve_batch
 from jnmf.checks import check_positive_int
 from jnmf.problem import Factors, Problem, make_problem
+from jnmf.program import Program
 from jnmf.solve import Budget, check_scale
 from jnmf.solvers import AbstractSolver, get_solver
 from jnmf.sweep import check_plan, check_ranks, default_plan, initial_factors
@@ -52,8 +52,7 @@ def holdout_masks(key, shape: tuple[int, int], n_folds: int, fraction: float, ob
     return masks
 
 
-@eqx.filter_jit
-def _cv_program(
+def _cv(
     problem: Problem,
     solver: AbstractSolver,
     ranks: tuple[int, ...],
@@ -99,6 +98,15 @@ def _cv_program(
     pick = jnp.argmin(jnp.where(jnp.isnan(train), jnp.inf, train), axis=-1)
     take = lambda x: jnp.take_along_axis(x, pick[..., None], axis=-1)[..., 0]  # noqa: E731
     return take(train), take(err)
+
+
+def _cv_work(problem, solver, ranks, keys, init, holdout, budget, batch_size) -> int:
+    n, m = problem.shape
+    folds = holdout.shape[0]
+    return n * m * max(ranks) * len(ranks) * keys.shape[0] * folds * budget.max_iter
+
+
+_cv_program = Program(_cv, _cv_work)
 
 
 def imputation_cv(
