@@ -2,6 +2,7 @@
 
     python benchmarks/compile_cost.py                 # every solver, β = 2, 1, 0 where supported
     python benchmarks/compile_cost.py --solvers mu,hals --shapes 3
+    python benchmarks/compile_cost.py --boundary      # + what the small-fit options cost to run
 
 Two measurements, as a user meets them (issue "As dependable as scikit-learn…", part 5):
 
@@ -13,6 +14,11 @@ Two measurements, as a user meets them (issue "As dependable as scikit-learn…"
   The median over the new shapes is printed.
 * **Fresh process.** ``import jnmf`` and the first default fit of a 100 × 50 matrix, in a new
   Python process each repetition (the minimum over ``--reps`` is printed).
+
+* **At the boundary** (``--boundary``): the largest fit that still compiles with the
+  small-fit options (``jnmf.program``) is compiled with them and with XLA's defaults, and
+  the two programs' runs are timed interleaved: the trade the option makes, where it costs
+  most.
 
 No persistent compilation cache is used (``JAX_COMPILATION_CACHE_DIR`` is removed from the
 children's environment).  Figures count only when the load average stays below 1 (printed
@@ -98,6 +104,35 @@ def new_shape_cost(solver: str, beta: float, shapes: int, offset: int) -> tuple[
     return statistics.median(walls), statistics.median(compiles)
 
 
+def boundary_cost(solver: str, beta: float, reps: int) -> tuple[float, float, float, float]:
+    """At the largest small fit (200 × 160, r = 5, 200 iterations: work 3.2·10⁷ ≤
+    ``SMALL_WORK``): (compile s with the small-fit options, compile s with XLA's defaults,
+    run s with each), the runs interleaved over ``reps`` and their medians taken."""
+    import jnmf
+    import jnmf.program
+
+    X = np.random.default_rng(7).random((200, 160)).astype(np.float32) + 0.1
+    kwargs = dict(beta=beta, solver=solver, max_iter=200, tol=0.0)
+    limit = jnmf.program.SMALL_WORK
+
+    def call(small: bool) -> float:
+        jnmf.program.SMALL_WORK = limit if small else 0
+        try:
+            t0 = time.perf_counter()
+            jnmf.nmf(X, 5, **kwargs).W.block_until_ready()
+            return time.perf_counter() - t0
+        finally:
+            jnmf.program.SMALL_WORK = limit
+
+    first = {small: call(small) for small in (True, False)}
+    runs = {True: [], False: []}
+    for _ in range(reps):
+        for small in (True, False):
+            runs[small].append(call(small))
+    run = {small: statistics.median(runs[small]) for small in runs}
+    return first[True] - run[True], first[False] - run[False], run[True], run[False]
+
+
 def main() -> None:
     import jnmf
 
@@ -105,7 +140,12 @@ def main() -> None:
     parser.add_argument("--solvers", default=",".join(sorted(jnmf.SOLVERS)))
     parser.add_argument("--betas", default="2,1,0")
     parser.add_argument("--shapes", type=int, default=3, help="new shapes per solver and β")
-    parser.add_argument("--reps", type=int, default=3, help="fresh processes")
+    parser.add_argument("--reps", type=int, default=3, help="fresh processes; runs per option")
+    parser.add_argument(
+        "--boundary",
+        action="store_true",
+        help="also time the largest small fit with both option sets (jnmf.program)",
+    )
     args = parser.parse_args()
     print(f"# compile cost (jax {__import__('jax').__version__}, {os.cpu_count()} CPUs)")
     print(f"command: {' '.join(sys.argv)}")
@@ -126,6 +166,43 @@ def main() -> None:
             print(f"  {solver:>20} β={beta:g}: new shape {wall:.2f} s (compile {comp:.2f} s)")
     print()
     markdown_table(("solver", "β", "new shape, s", "JAX compile events, s"), rows)
+    if args.boundary:
+        print("\nAt the largest small fit (200×160, r = 5, 200 iterations, tol = 0):")
+        rows = []
+        for solver in args.solvers.split(","):
+            for beta in (float(b) for b in args.betas.split(",")):
+                if not supported(solver, beta):
+                    continue
+                c_small, c_full, r_small, r_full = boundary_cost(solver, beta, args.reps)
+                rows.append(
+                    (
+                        solver,
+                        f"{beta:g}",
+                        f"{c_small:.2f}",
+                        f"{c_full:.2f}",
+                        f"{1e3 * r_small:.1f}",
+                        f"{1e3 * r_full:.1f}",
+                        f"{r_small / r_full:.2f}",
+                        f"{c_small + r_small:.2f}",
+                        f"{c_full + r_full:.2f}",
+                    )
+                )
+                print(f"  {solver:>20} β={beta:g}: " + " ".join(rows[-1][2:]))
+        print()
+        markdown_table(
+            (
+                "solver",
+                "β",
+                "compile s, small options",
+                "compile s, defaults",
+                "run ms, small",
+                "run ms, defaults",
+                "run ratio",
+                "first call s, small",
+                "first call s, defaults",
+            ),
+            rows,
+        )
     end = MONITOR.sample()
     print(f"\nbefore: {describe_load(MONITOR.first)}\nafter: {describe_load(end)}")
     if max(MONITOR.first["others"], end["others"]) >= 1:

@@ -153,6 +153,7 @@ def _start(x64: bool, folder: Path, cache: Path) -> tuple[subprocess.Popen, Path
         "-q",
         "-rfE",
         "--tb=short",
+        "--durations=12",
     ]
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=_ROOT, env=env, stdout=out, stderr=out)
@@ -174,7 +175,7 @@ def test_sklearn_nmf_suite_passes_on_jnmf(tmp_path):
         process.wait(timeout=900)
         seconds = time.perf_counter() - start
         text = log.read_text()
-        print(f"x64={x64}: {seconds:.1f} s, load average {os.getloadavg()[0]:.1f}\n{text[-1500:]}")
+        print(f"x64={x64}: {seconds:.1f} s, load average {os.getloadavg()[0]:.1f}\n{text[-3000:]}")
         if not report_path.exists():
             problems.append(f"x64={x64}: no report (exit code {process.returncode})\n{text}")
             continue
