@@ -105,15 +105,16 @@ def new_shape_cost(solver: str, beta: float, shapes: int, offset: int) -> tuple[
 
 
 def boundary_cost(solver: str, beta: float, reps: int) -> tuple[float, float, float, float]:
-    """At the largest small fit (200 × 160, r = 5, 200 iterations: work 3.2·10⁷ ≤
+    """At the largest small fit (n × 80, r = 5, 200 iterations with n·80·5·200 ≤
     ``SMALL_WORK``): (compile s with the small-fit options, compile s with XLA's defaults,
     run s with each), the runs interleaved over ``reps`` and their medians taken."""
     import jnmf
     import jnmf.program
 
-    X = np.random.default_rng(7).random((200, 160)).astype(np.float32) + 0.1
-    kwargs = dict(beta=beta, solver=solver, max_iter=200, tol=0.0)
     limit = jnmf.program.SMALL_WORK
+    n = boundary_rows(limit)
+    X = np.random.default_rng(7).random((n, 80)).astype(np.float32) + 0.1
+    kwargs = dict(beta=beta, solver=solver, max_iter=200, tol=0.0)
 
     def call(small: bool) -> float:
         jnmf.program.SMALL_WORK = limit if small else 0
@@ -131,6 +132,10 @@ def boundary_cost(solver: str, beta: float, reps: int) -> tuple[float, float, fl
             runs[small].append(call(small))
     run = {small: statistics.median(runs[small]) for small in runs}
     return first[True] - run[True], first[False] - run[False], run[True], run[False]
+
+
+def boundary_rows(limit: int) -> int:
+    return limit // (80 * 5 * 200)
 
 
 def main() -> None:
@@ -167,7 +172,10 @@ def main() -> None:
     print()
     markdown_table(("solver", "β", "new shape, s", "JAX compile events, s"), rows)
     if args.boundary:
-        print("\nAt the largest small fit (200×160, r = 5, 200 iterations, tol = 0):")
+        import jnmf.program
+
+        n = boundary_rows(jnmf.program.SMALL_WORK)
+        print(f"\nAt the largest small fit ({n}×80, r = 5, 200 iterations, tol = 0):")
         rows = []
         for solver in args.solvers.split(","):
             for beta in (float(b) for b in args.betas.split(",")):

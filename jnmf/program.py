@@ -3,13 +3,15 @@
 XLA's CPU backend spends most of a small problem's time compiling: a new 100 × 50 shape
 compiled for about 1.4–1.8 s with the default options, then ran 200 MU iterations in a few
 milliseconds.  With its backend optimizations off and the loop fusions emitted by the older
-(non-MLIR) emitters the same program compiles in about a third of that and runs within
-1–1.5× of the optimized one at that size; the gap grows with the work (KL-MU at 300×200,
-r = 10: 0.11 s vs 0.025 s for 200 iterations; ANLS-BPP: 1.07 s vs 0.14 s).  So a program
-whose work — n·m·r per iteration times the iterations and the solves it batches — is at most
-``SMALL_WORK`` compiles with ``SMALL_OPTIONS``, and every other with XLA's defaults.
-(Measured interleaved on the 2-core CPU; ``benchmarks/compile_cost.py`` reports the
-compile seconds per solver.)  Accelerators always get the defaults.
+(non-MLIR) emitters, the same program compiles in about a third of that, but runs slower,
+by a factor that depends on the solver: at 200 × 160, r = 5, 200 iterations
+(``python benchmarks/compile_cost.py --boundary``) MU runs 1.5× slower at β = 2, 5× at
+β = 1, 8× at β = 0, and KL coordinate descent 17× (0.81 s against 0.05 s).  So a program
+whose work — n·m·r per iteration times the iterations and the solves it batches — is at
+most ``SMALL_WORK`` = 2²³, a quarter of that example, compiles with ``SMALL_OPTIONS``, and
+every other with XLA's defaults: below it the slowest solver loses at most ~0.2 s of running
+for ~0.9 s of compiling saved, the MU defaults a few milliseconds.  Accelerators always get
+XLA's defaults.
 
 ``Program(fn, work)`` jit-compiles ``fn`` with its array leaves as arguments and everything
 else static (hashable), keeping one compiled program per shape and option set.
@@ -22,7 +24,7 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 
-SMALL_WORK = 1 << 25
+SMALL_WORK = 1 << 23
 SMALL_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
