@@ -14,11 +14,10 @@ is jnmf's.
 
 _MINIBATCH = (
     "runs scikit-learn's MiniBatchNMF, which the harness leaves in place: swapping in "
-    "jnmf.MiniBatchNMF is left for when the scale issue (11) closes; tried in session 5, "
-    "272 of 275 applicable tests passed, and test_nmf_true_reconstruction (jnmf's fit stops "
-    "on tol after 3 minibatch steps, scikit-learn's after 77), test_minibatch_nmf_partial_fit "
-    "(fit/partial_fit step counts) and test_nmf_n_components_auto (private _n_components) "
-    "failed"
+    "jnmf.MiniBatchNMF waits for the scale issue (11); tried in session 5, 273 of the 275 "
+    "then applicable tests passed; test_minibatch_nmf_partial_fit failed (components after "
+    "fit and after the partial_fit sequence differ) and test_nmf_n_components_auto reads "
+    "scikit-learn's private _n_components"
 )
 _PRIVATE = "tests only a private helper of scikit-learn ({}); no jnmf code runs in it"
 

@@ -14,7 +14,8 @@ Conventions taken from ``sklearn.decomposition.MiniBatchNMF``:
 * per step, the block's coefficients get one multiplicative update from their previous value
   (``fresh_restarts=False``) or ``fresh_restarts_max_iter`` updates from the constant
   √(mean X_J / r) (``fresh_restarts=True``, and ``partial_fit``);
-* stopping: after a step, ‖ΔH‖_F/‖H‖_F ≤ ``tol`` (H = ``components_``), or
+* stopping: after a step, ‖ΔH‖_F/‖H‖_F ≤ ``tol`` (H = ``components_``; not after a block of
+  zeros, which leaves the components unchanged), or
   ``max_no_improvement`` steps without a new minimum of the exponentially weighted average
   of the per-sample batch cost (weight b/(n_samples + 1)); at most ``max_iter`` passes, with
   scikit-learn's ``ConvergenceWarning`` when they are all used and ``tol > 0``;
@@ -255,7 +256,9 @@ class MiniBatchNMF(ScikitLearnProtocol):
             else:
                 alpha = min((J.stop - J.start) / (n_samples + 1), 1.0)
                 ewa = ewa * (1.0 - alpha) + cost * alpha
-            if tol > 0 and float(info.W_change) <= tol:
+            # an all-zero block leaves the components exactly as they were (its statistics
+            # only decay, A/B unchanged): no evidence of convergence, so tol skips it
+            if tol > 0 and float(info.W_change) <= tol and np.any(X[J]):
                 break
             if ewa_min is None or ewa < ewa_min:
                 no_improvement, ewa_min = 0, ewa
