@@ -1,10 +1,11 @@
-"""scikit-learn's own NMF tests, run on ``jnmf.NMF``, with x64 off and on.
+"""scikit-learn's own NMF tests, run on ``jnmf.NMF`` and ``jnmf.MiniBatchNMF``, x64 off and on.
 
 The test below starts one pytest process per x64 setting on scikit-learn's installed test
 module ``sklearn/decomposition/tests/test_nmf.py`` (nothing of it is copied here) with this
 file loaded as a plugin (``-p tests.test_sklearn_suite``).  As a plugin, before the module is
 imported, it sets JAX's precision and replaces ``sklearn.decomposition.NMF`` with
-``jnmf.NMF`` and ``sklearn.decomposition.non_negative_factorization`` with
+``jnmf.NMF``, ``MiniBatchNMF`` with ``jnmf.MiniBatchNMF`` and
+``sklearn.decomposition.non_negative_factorization`` with
 ``jnmf.estimator.non_negative_factorization`` (a thin function over ``jnmf.NMF``), so the
 module's ``from sklearn.decomposition import NMF, …`` and its parametrizations get jnmf's.
 The tests listed in ``tests/sklearn_suite_inapplicable.py`` (with their reasons) are
@@ -117,6 +118,7 @@ def pytest_configure(config):
     from jnmf.estimator import non_negative_factorization
 
     sklearn.decomposition.NMF = jnmf.NMF
+    sklearn.decomposition.MiniBatchNMF = jnmf.MiniBatchNMF
     sklearn.decomposition.non_negative_factorization = non_negative_factorization
     config.pluginmanager.register(_SuitePlugin(os.environ[_REPORT]), "jnmf-sklearn-suite")
 
