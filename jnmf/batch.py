@@ -26,7 +26,7 @@ from jax import Array
 
 from jnmf.init import initialize
 from jnmf.problem import Factors, Problem
-from jnmf.program import Program
+from jnmf.program import Program, solve_work
 from jnmf.shard import Layout
 from jnmf.solve import Budget, Solution, solve
 from jnmf.solvers.base import AbstractSolver
@@ -195,8 +195,7 @@ def _fit(problem, solver, keys, init, rank, budget, batch_size, every_restart, l
 
 
 def _fit_work(problem, solver, keys, init, rank, budget, *_) -> int:
-    n, m = problem.shape
-    return n * m * rank * budget.max_iter * keys.shape[0]
+    return solve_work(problem.shape, rank, budget.max_iter, keys.shape[0])
 
 
 _FIT = Program(_fit, _fit_work)

@@ -28,6 +28,11 @@ SMALL_WORK = 1 << 23
 SMALL_OPTIONS = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
+def solve_work(shape: tuple[int, int], rank: int, max_iter: int, solves: int = 1) -> int:
+    """The work of ``solves`` solves of an n×m problem at rank r: n·m·r·max_iter·solves."""
+    return shape[0] * shape[1] * rank * max_iter * solves
+
+
 class Program:
     """``fn`` compiled once per shape; ``work(*args)`` (an int) chooses the compile options."""
 

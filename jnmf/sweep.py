@@ -46,7 +46,7 @@ from jnmf.batch import best_of, restart_keys, solve_batch
 from jnmf.checks import check_nonneg_scalar, check_positive_int, check_rank
 from jnmf.init import check_init, initialize
 from jnmf.problem import Factors, Problem, make_problem
-from jnmf.program import Program
+from jnmf.program import Program, solve_work
 from jnmf.solve import DEFAULT_EVERY, Budget, Solution, check_scale
 from jnmf.solvers import AbstractSolver, get_solver
 
@@ -156,8 +156,7 @@ def _sweep(problem, solver, ranks, keys, init, budget, batch_size) -> Solution:
 
 
 def _sweep_work(problem, solver, ranks, keys, init, budget, batch_size) -> int:
-    n, m = problem.shape
-    return n * m * max(ranks) * len(ranks) * keys.shape[0] * budget.max_iter
+    return solve_work(problem.shape, max(ranks), budget.max_iter, len(ranks) * keys.shape[0])
 
 
 _sweep_program = Program(_sweep, _sweep_work)

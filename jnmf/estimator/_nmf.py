@@ -18,7 +18,7 @@ from jnmf.estimator import _checks, _output
 from jnmf.estimator._base import ScikitLearnProtocol
 from jnmf.init import initialize
 from jnmf.problem import Factors, divergence_value, make_problem
-from jnmf.program import Program
+from jnmf.program import Program, solve_work
 from jnmf.solve import Budget, Status, check_scale, solve
 from jnmf.solvers import (
     HALS,
@@ -35,7 +35,7 @@ _INITS = (None, "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
 
 
 def _init_work(key, problem, rank, method) -> int:
-    return problem.shape[0] * problem.shape[1] * rank
+    return solve_work(problem.shape, rank, 1)
 
 
 _init_program = Program(initialize, _init_work)
@@ -48,8 +48,7 @@ def _solve_and_divergence(problem, solver, factors: Factors, budget: Budget):
 
 
 def _solve_work(problem, solver, factors: Factors, budget: Budget) -> int:
-    n, m = problem.shape
-    return n * m * factors.W.shape[1] * budget.max_iter
+    return solve_work(problem.shape, factors.W.shape[1], budget.max_iter)
 
 
 _solve_program = Program(_solve_and_divergence, _solve_work)

@@ -18,7 +18,7 @@ from jax import Array
 from jnmf.batch import restart_keys, solve_batch
 from jnmf.checks import check_positive_int
 from jnmf.problem import Factors, Problem, make_problem
-from jnmf.program import Program
+from jnmf.program import Program, solve_work
 from jnmf.solve import Budget, check_scale
 from jnmf.solvers import AbstractSolver, get_solver
 from jnmf.sweep import check_plan, check_ranks, default_plan, initial_factors
@@ -101,9 +101,8 @@ def _cv(
 
 
 def _cv_work(problem, solver, ranks, keys, init, holdout, budget, batch_size) -> int:
-    n, m = problem.shape
-    folds = holdout.shape[0]
-    return n * m * max(ranks) * len(ranks) * keys.shape[0] * folds * budget.max_iter
+    solves = len(ranks) * keys.shape[0] * holdout.shape[0]
+    return solve_work(problem.shape, max(ranks), budget.max_iter, solves)
 
 
 _cv_program = Program(_cv, _cv_work)
