@@ -198,7 +198,7 @@ def as_float_array(x, name: str) -> Array:
     flushed = flush_subnormals(cast)
     if isinstance(x, jax.Array) and flushed is values:
         return x
-    return jnp.asarray(flushed)
+    return jax.device_put(flushed)  # jnp.asarray would compile a copy per shape
 
 
 def _check_nonempty(shape, name: str) -> None:

@@ -206,6 +206,7 @@ def make_online_mu(
     )
 
 
+@eqx.filter_jit
 def minibatch_init(model: OnlineMU, W0) -> MinibatchState:
     """The state before the first block: W = W0 (n×r, ≥ 0), A = W0^(1/γ), B = 1, no steps.
 

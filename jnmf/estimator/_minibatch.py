@@ -43,17 +43,18 @@ import numbers
 import time
 import warnings
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jnmf.batch import restart_keys
 from jnmf.checks import check_nonneg_scalar, check_positive_int
 from jnmf.divergence import BetaDivergence
 from jnmf.estimator import _checks, _output
 from jnmf.estimator._base import ScikitLearnProtocol
 from jnmf.estimator._nmf import (
     NMF,
-    _init_program,
+    _draw_start,
     _not_fitted_error,
     _precision,
     _problem,
@@ -62,6 +63,12 @@ from jnmf.estimator._nmf import (
 from jnmf.minibatch import make_online_mu, minibatch_init, minibatch_step
 
 _WHOM = "MiniBatchNMF (input X)"
+
+
+@eqx.filter_jit
+def _divergence(divergence: BetaDivergence, X, W, H):
+    """D_β(X | W H), compiled (one small program per shape, not an eager op per step)."""
+    return divergence.value(X, W @ H)
 
 
 class MiniBatchNMF(ScikitLearnProtocol):
@@ -162,9 +169,9 @@ class MiniBatchNMF(ScikitLearnProtocol):
                 _, H_skl = self._start(helper, data, W, H)
                 fresh = check_positive_int("fresh_restarts_max_iter", self.fresh_restarts_max_iter)
                 self._model = self._make_model(helper, data.shape, data.dtype, beta, fresh)
-                self._state = minibatch_init(self._model, jnp.asarray(H_skl.T))
+                self._state = minibatch_init(self._model, jax.device_put(H_skl.T))
                 self.n_steps_ = 0
-            V_J = jnp.asarray(data.T, self._state.W.dtype)
+            V_J = jax.device_put(data.T.astype(self._state.W.dtype))
             self._state, _, _ = minibatch_step(self._model, self._state, V_J)
             self.components_ = np.asarray(self._state.W).T
         self.n_components_ = self.components_.shape[0]
@@ -198,9 +205,7 @@ class MiniBatchNMF(ScikitLearnProtocol):
         start = time.perf_counter()
         with _precision(data.dtype):
             W_fit, H_fit, n_iter, n_steps = self._fit_transform(data, W, H)
-            divergence = BetaDivergence(self._helper()._beta()).value(
-                jnp.asarray(data), jnp.asarray(W_fit) @ jnp.asarray(H_fit)
-            )
+            divergence = _divergence(BetaDivergence(self._helper()._beta()), data, W_fit, H_fit)
         self.reconstruction_err_ = float(np.sqrt(2.0 * max(float(divergence), 0.0)))
         self.components_ = H_fit
         self.n_components_ = H_fit.shape[0]
@@ -233,7 +238,7 @@ class MiniBatchNMF(ScikitLearnProtocol):
             )
         inner = fresh if self.fresh_restarts else 1
         model = self._make_model(helper, X.shape, X.dtype, beta, inner)
-        state = minibatch_init(model, jnp.asarray(H_skl.T))
+        state = minibatch_init(model, jax.device_put(H_skl.T))
         coefficients = np.array(W_skl.T)  # H of V = Xᵀ: r × n_samples, on the host
         per_pass = math.ceil(n_samples / batch)
         n_steps = max_iter * per_pass
@@ -242,8 +247,8 @@ class MiniBatchNMF(ScikitLearnProtocol):
         for step in range(n_steps):
             first = (step % per_pass) * batch
             J = slice(first, min(first + batch, n_samples))
-            V_J = jnp.asarray(X[J].T)
-            H_J = None if self.fresh_restarts else jnp.asarray(coefficients[:, J])
+            V_J = jax.device_put(X[J].T)
+            H_J = None if self.fresh_restarts else jax.device_put(coefficients[:, J])
             state, H_J, info = minibatch_step(model, state, V_J, H_J)
             coefficients[:, J] = np.asarray(H_J)
             cost = float(info.objective) / (J.stop - J.start)
@@ -312,8 +317,7 @@ class MiniBatchNMF(ScikitLearnProtocol):
             return start
         penalties = helper._penalties(*X.shape)
         problem = _problem(X, helper._beta(), penalties)
-        key = restart_keys(helper._seed(), 1)[0]
-        W0, H0 = _init_program(key, problem, rank, start)
+        W0, H0 = _draw_start(helper._seed(), problem, rank, start)
         return np.asarray(W0), np.asarray(H0)
 
     def _make_model(self, helper: NMF, shape, dtype, beta: float, inner_iter: int):

@@ -17,7 +17,7 @@ from jnmf.divergence import BetaDivergence
 from jnmf.estimator import _checks, _output
 from jnmf.estimator._base import ScikitLearnProtocol
 from jnmf.init import initialize
-from jnmf.problem import Factors, divergence_value, make_problem
+from jnmf.problem import Factors, Problem, divergence_value, make_problem
 from jnmf.program import Program, solve_work
 from jnmf.solve import Budget, Status, check_scale, solve
 from jnmf.solvers import (
@@ -203,8 +203,7 @@ class NMF(ScikitLearnProtocol):
         init = self._start(X, rank, W, H)
         problem = _problem(X, beta, penalties)
         if isinstance(init, str):  # its own small program: the fit's is shared by every init
-            key = restart_keys(self._seed(), 1)[0]
-            init = _init_program(key, problem, rank, init)
+            init = _draw_start(self._seed(), problem, rank, init)
         solution, divergence = _run(problem, get_solver(solver), Factors(*init), self._budget())
         self._warn_status(solution, "fit")
         return np.asarray(solution.W), np.asarray(solution.H), solution, divergence
@@ -379,6 +378,16 @@ def _problem(X, beta: float, penalties):
     if beta not in _STATIC_BETAS:
         beta = jnp.asarray(beta, X.dtype)
     return make_problem(X, beta, l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H)
+
+
+def _draw_start(seed, problem: Problem, rank: int, method: str) -> Factors:
+    """The start named ``method`` from ``seed``, in its own small program that reads only V:
+    every β and penalty on data of one shape shares it (an initialization never reads them)."""
+    zero = jnp.zeros((), problem.dtype)
+    data_only = problem.replace(
+        divergence=BetaDivergence(2.0), l1_W=zero, l1_H=zero, l2_W=zero, l2_H=zero
+    )
+    return _init_program(restart_keys(seed, 1)[0], data_only, rank, method)
 
 
 def _run(problem, solver, factors: Factors, budget: Budget):
