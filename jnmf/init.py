@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from jnmf import sparse
@@ -71,14 +72,51 @@ def sparse_svd(V, rank: int) -> tuple[Array, Array, Array]:
     return (Q @ Ub)[:, :rank], S[:rank], Vt[:rank, :]
 
 
+def _random_factors(avg, shape, rank: int, normal, xp):
+    """W, H = |N(0, 1)| · √(avg / r); ``normal(i, shape)`` draws the i-th factor's normals
+    and ``xp`` is ``jax.numpy`` or ``numpy`` (the same formula on the device and the host)."""
+    n, m = shape
+    scale = xp.sqrt(avg / rank)
+    return scale * xp.abs(normal(0, (n, rank))), scale * xp.abs(normal(1, (rank, m)))
+
+
+def _nndsvd_factors(U, S, Vt, avg, fill: str | None, normal, xp):
+    """NNDSVD from the leading singular triplets (U n×r, S, Vt r×m), ``fill`` in
+    {None, 'a', 'ar'}; ``normal`` and ``xp`` as in ``_random_factors``."""
+    up, un = xp.maximum(U, 0.0), xp.maximum(-U, 0.0)
+    vp, vn = xp.maximum(Vt, 0.0), xp.maximum(-Vt, 0.0)
+    nup, nun = xp.linalg.norm(up, axis=0), xp.linalg.norm(un, axis=0)
+    nvp, nvn = xp.linalg.norm(vp, axis=1), xp.linalg.norm(vn, axis=1)
+    mp, mn = nup * nvp, nun * nvn
+    use_pos = mp > mn
+    safe = lambda x: xp.where(x > 0, x, 1.0)  # noqa: E731
+    u = xp.where(use_pos, up / safe(nup), un / safe(nun))
+    v = xp.where(use_pos[:, None], vp / safe(nvp)[:, None], vn / safe(nvn)[:, None])
+    lam = xp.sqrt(S * xp.where(use_pos, mp, mn))
+    # the leading pair is non-negative up to sign
+    lead = xp.sqrt(S[0])
+    W = xp.concatenate([lead * xp.abs(U[:, :1]), (lam * u)[:, 1:]], axis=1)
+    H = xp.concatenate([lead * xp.abs(Vt[:1, :]), (lam[:, None] * v)[1:, :]], axis=0)
+    W = xp.where(W < 1e-6, 0.0, W)
+    H = xp.where(H < 1e-6, 0.0, H)
+    if fill is None:
+        return W, H
+    if fill == "a":
+        return xp.where(W == 0, avg, W), xp.where(H == 0, avg, H)
+    rW = xp.abs(avg * normal(0, W.shape) / 100)
+    rH = xp.abs(avg * normal(1, H.shape) / 100)
+    return xp.where(W == 0, rW, W), xp.where(H == 0, rH, H)
+
+
+def _device_normal(key: Array, dtype):
+    keys = jax.random.split(key)
+    return lambda i, shape: jax.random.normal(keys[i], shape, dtype)
+
+
 def random_init(key: Array, problem: Problem, rank: int) -> Factors:
     """|N(0,1)| entries scaled by √(mean V / r) (scikit-learn's ``init='random'``)."""
-    n, m = problem.shape
-    scale = jnp.sqrt(data_mean(problem) / rank)
-    kW, kH = jax.random.split(key)
-    W = scale * jnp.abs(jax.random.normal(kW, (n, rank), problem.dtype))
-    H = scale * jnp.abs(jax.random.normal(kH, (rank, m), problem.dtype))
-    return Factors(W, H)
+    normal = _device_normal(key, problem.dtype)
+    return Factors(*_random_factors(data_mean(problem), problem.shape, rank, normal, jnp))
 
 
 def nndsvd_init(key: Array, problem: Problem, rank: int, fill: str | None = None) -> Factors:
@@ -94,33 +132,35 @@ def nndsvd_init(key: Array, problem: Problem, rank: int, fill: str | None = None
     else:
         U, S, Vt = jnp.linalg.svd(problem.data(), full_matrices=False)
         U, S, Vt = U[:, :rank], S[:rank], Vt[:rank, :]
-    up, un = jnp.maximum(U, 0.0), jnp.maximum(-U, 0.0)
-    vp, vn = jnp.maximum(Vt, 0.0), jnp.maximum(-Vt, 0.0)
-    nup, nun = jnp.linalg.norm(up, axis=0), jnp.linalg.norm(un, axis=0)
-    nvp, nvn = jnp.linalg.norm(vp, axis=1), jnp.linalg.norm(vn, axis=1)
-    mp, mn = nup * nvp, nun * nvn
-    use_pos = mp > mn
-    safe = lambda x: jnp.where(x > 0, x, 1.0)  # noqa: E731
-    u = jnp.where(use_pos, up / safe(nup), un / safe(nun))
-    v = jnp.where(use_pos[:, None], vp / safe(nvp)[:, None], vn / safe(nvn)[:, None])
-    sigma = jnp.where(use_pos, mp, mn)
-    lam = jnp.sqrt(S * sigma)
-    W = lam * u
-    H = lam[:, None] * v
-    # the leading pair is non-negative up to sign
-    W = W.at[:, 0].set(jnp.sqrt(S[0]) * jnp.abs(U[:, 0]))
-    H = H.at[0, :].set(jnp.sqrt(S[0]) * jnp.abs(Vt[0, :]))
-    W = jnp.where(W < 1e-6, 0.0, W)
-    H = jnp.where(H < 1e-6, 0.0, H)
-    if fill is None:
-        return Factors(W, H)
-    avg = data_mean(problem)
-    if fill == "a":
-        return Factors(jnp.where(W == 0, avg, W), jnp.where(H == 0, avg, H))
-    kW, kH = jax.random.split(key)
-    rW = jnp.abs(avg * jax.random.normal(kW, W.shape, W.dtype) / 100)
-    rH = jnp.abs(avg * jax.random.normal(kH, H.shape, H.dtype) / 100)
-    return Factors(jnp.where(W == 0, rW, W), jnp.where(H == 0, rH, H))
+    avg = data_mean(problem) if fill is not None else None
+    normal = _device_normal(key, problem.dtype)
+    return Factors(*_nndsvd_factors(U, S, Vt, avg, fill, normal, jnp))
+
+
+def host_initialize(
+    rng: np.random.Generator, V: np.ndarray, rank: int, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``initialize`` in NumPy for a dense, unweighted V on the host: the same formulas, with
+    normals from ``rng`` instead of a JAX key (so not the same draws), and no compilation —
+    what a small fit's start costs most of (a compiled start took 0.1–0.25 s to compile and
+    microseconds to run)."""
+    if method not in INITS:
+        raise ValueError(f"unknown init {method!r}: use one of {INITS} or a tuple (W0, H0)")
+    rank = check_rank(rank, V.shape, method)
+    V = np.asarray(V)
+    dtype = V.dtype
+
+    def normal(_, shape):
+        return rng.standard_normal(shape).astype(dtype, copy=False)
+
+    avg = V.mean(dtype=dtype)
+    if method == "random":
+        W, H = _random_factors(avg, V.shape, rank, normal, np)
+    else:
+        U, S, Vt = np.linalg.svd(V, full_matrices=False)
+        fill = {"nndsvd": None, "nndsvda": "a", "nndsvdar": "ar"}[method]
+        W, H = _nndsvd_factors(U[:, :rank], S[:rank], Vt[:rank], avg, fill, normal, np)
+    return W.astype(dtype, copy=False), H.astype(dtype, copy=False)
 
 
 def initialize(key: Array, problem: Problem, rank: int, method: str) -> Factors:

@@ -157,6 +157,57 @@ def test_inits_match_sklearn(rng, init):
         np.testing.assert_allclose(f.H, H_sk, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("init", ["random", "nndsvd", "nndsvda", "nndsvdar"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_host_inits_are_the_device_formulas(rng, init, dtype):
+    """``host_initialize`` (NumPy, no compilation) gives the deterministic starts of
+    ``initialize`` to rounding, and draws its random ones from the same distribution."""
+    from jnmf.init import host_initialize
+
+    V, _, _ = low_rank(rng, 30, 20, 4, noise=0.05)
+    V = V.astype(dtype)
+    W, H = host_initialize(np.random.default_rng(0), V, 4, init)
+    f = initialize(jax.random.PRNGKey(0), make_problem(V), 4, init)
+    assert W.dtype == H.dtype == dtype and W.shape == (30, 4) and H.shape == (4, 20)
+    assert (W >= 0).all() and (H >= 0).all()
+    if init in ("nndsvd", "nndsvda"):
+        tol = 1e-5 if dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(W, f.W, rtol=tol, atol=tol)
+        np.testing.assert_allclose(H, f.H, rtol=tol, atol=tol)
+    else:
+        assert (W > 0).all() and (H > 0).all()
+        assert not np.allclose(W, f.W)  # another generator
+        np.testing.assert_allclose(np.mean(W), np.mean(f.W), rtol=0.25)
+        np.testing.assert_allclose(np.mean(H), np.mean(f.H), rtol=0.25)
+    again = host_initialize(np.random.default_rng(0), V, 4, init)
+    np.testing.assert_array_equal(again[0], W)
+    with pytest.raises(ValueError, match="unknown init"):
+        host_initialize(np.random.default_rng(0), V, 4, "svd")
+    if init != "random":
+        with pytest.raises(ValueError):
+            host_initialize(np.random.default_rng(0), V, 21, init)
+
+
+def test_estimator_starts_dense_and_sparse_alike_on_both_sides_of_the_host_limit(
+    rng, monkeypatch
+):
+    """Small starts come from the host, larger ones from a compiled program; either way a
+    dense X and its CSR copy get the same start (the choice depends on the shape only)."""
+    import scipy.sparse as sp
+
+    from jnmf.estimator import _nmf
+
+    V, _, _ = low_rank(rng, 12, 9, 3, noise=0.05)
+    V[V < 0.3] = 0.0
+    for limit in (1 << 20, 0):
+        monkeypatch.setattr(_nmf, "HOST_START_WORK", limit)
+        for init in ("random", "nndsvda"):
+            kw = dict(init=init, random_state=5, max_iter=3, tol=0.0)
+            dense = jnmf.NMF(3, **kw).fit(V)
+            csr = jnmf.NMF(3, **kw).fit(sp.csr_matrix(V))
+            np.testing.assert_allclose(dense.components_, csr.components_, rtol=1e-9)
+
+
 def test_solver_auto_runs_the_picked_solver(rng):
     from jnmf.solvers.auto import pick_solver
 

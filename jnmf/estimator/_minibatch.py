@@ -317,7 +317,7 @@ class MiniBatchNMF(ScikitLearnProtocol):
             return start
         penalties = helper._penalties(*X.shape)
         problem = _problem(X, helper._beta(), penalties)
-        W0, H0 = _draw_start(helper._seed(), problem, rank, start)
+        W0, H0 = _draw_start(helper._seed(), problem, rank, start, X)
         return np.asarray(W0), np.asarray(H0)
 
     def _make_model(self, helper: NMF, shape, dtype, beta: float, inner_iter: int):

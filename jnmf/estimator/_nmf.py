@@ -16,7 +16,7 @@ from jnmf.checks import check_nonneg_scalar, check_positive_int
 from jnmf.divergence import BetaDivergence
 from jnmf.estimator import _checks, _output
 from jnmf.estimator._base import ScikitLearnProtocol
-from jnmf.init import initialize
+from jnmf.init import host_initialize, initialize
 from jnmf.problem import Factors, Problem, divergence_value, make_problem
 from jnmf.program import Program, solve_work
 from jnmf.solve import Budget, Status, check_scale, solve
@@ -32,6 +32,7 @@ _SOLVER_ALIASES = {"cd": "hals"}
 _CHECK_EVERY = 10
 _STATIC_BETAS = (0.0, 1.0, 2.0)
 _INITS = (None, "random", "nndsvd", "nndsvda", "nndsvdar", "custom")
+HOST_START_WORK = 1 << 20
 
 
 def _init_work(key, problem, rank, method) -> int:
@@ -203,7 +204,7 @@ class NMF(ScikitLearnProtocol):
         init = self._start(X, rank, W, H)
         problem = _problem(X, beta, penalties)
         if isinstance(init, str):  # its own small program: the fit's is shared by every init
-            init = _draw_start(self._seed(), problem, rank, init)
+            init = _draw_start(self._seed(), problem, rank, init, X)
         solution, divergence = _run(problem, get_solver(solver), Factors(*init), self._budget())
         self._warn_status(solution, "fit")
         return np.asarray(solution.W), np.asarray(solution.H), solution, divergence
@@ -380,9 +381,19 @@ def _problem(X, beta: float, penalties):
     return make_problem(X, beta, l1_W=l1_W, l1_H=l1_H, l2_W=l2_W, l2_H=l2_H)
 
 
-def _draw_start(seed, problem: Problem, rank: int, method: str) -> Factors:
-    """The start named ``method`` from ``seed``, in its own small program that reads only V:
-    every β and penalty on data of one shape shares it (an initialization never reads them)."""
+def _draw_start(seed, problem: Problem, rank: int, method: str, X) -> Factors:
+    """The start named ``method`` from ``seed`` for the checked data X (NumPy or SciPy).
+
+    Up to ``HOST_START_WORK`` = n·m·r the start comes from NumPy on the host
+    (``jnmf.init.host_initialize``, a sparse X densified): nothing to compile, and compiling
+    was nearly all that a small start cost (0.1–0.25 s).  The choice depends on the shape
+    only, so dense and sparse X of one shape start alike.  Larger starts are their own
+    compiled program reading only V, shared by every β and penalty on data of one shape.
+    """
+    if solve_work(problem.shape, rank, 1) <= HOST_START_WORK:
+        dense = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+        rng = np.random.default_rng(seed)
+        return Factors(*host_initialize(rng, dense.astype(problem.dtype), rank, method))
     zero = jnp.zeros((), problem.dtype)
     data_only = problem.replace(
         divergence=BetaDivergence(2.0), l1_W=zero, l1_H=zero, l2_W=zero, l2_H=zero
