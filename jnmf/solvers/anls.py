@@ -71,23 +71,23 @@ def _solve_passive(G: Array, b: Array, F: Array) -> tuple[Array, Array]:
 
 
 def nnls_bpp_column(G: Array, b: Array, x0: Array, max_pivots: int) -> Array:
-    """argmin_{x ≥ 0} ½ xᵀGx − bᵀx by block principal pivoting, starting from F = {x0 > 0}."""
+    """argmin_{x ≥ 0} ½ xᵀGx − bᵀx by block principal pivoting, starting from F = {x0 > 0}.
+
+    Each pass solves on the passive set, stops when no index is infeasible, else exchanges
+    (at most ``max_pivots`` exchanges): the passive solve appears once in the program.
+    """
     r = b.shape[0]
     usable = jnp.diagonal(G) > 0
     labels = jnp.arange(r)
-    F = (x0 > 0) & usable
-    x, y = _solve_passive(G, b, F)
-
-    def infeasible(F, x, y):
-        return (F & (x < 0)) | (~F & (y < 0) & usable)
 
     def cond(carry):
-        k, F, x, y, _, _ = carry
-        return (k < max_pivots) & jnp.any(infeasible(F, x, y))
+        k, _, _, _, _, done = carry
+        return ~done & (k <= max_pivots)
 
     def body(carry):
-        k, F, x, y, n_best, backups = carry
-        bad = infeasible(F, x, y)
+        k, F, _, n_best, backups, _ = carry
+        x, y = _solve_passive(G, b, F)
+        bad = (F & (x < 0)) | (~F & (y < 0) & usable)
         n_bad = jnp.sum(bad)
         improved = n_bad < n_best
         full = improved | (backups >= 1)
@@ -95,12 +95,18 @@ def nnls_bpp_column(G: Array, b: Array, x0: Array, max_pivots: int) -> Array:
         flip = jnp.where(full, bad, labels == last)
         n_best = jnp.where(improved, n_bad, n_best)
         backups = jnp.where(improved, 3, jnp.where(full, backups - 1, backups))
-        F = F ^ flip
-        x, y = _solve_passive(G, b, F)
-        return k + 1, F, x, y, n_best, backups
+        return k + 1, F ^ flip, x, n_best, backups, n_bad == 0
 
-    carry = (jnp.asarray(0), F, x, y, jnp.asarray(r + 1), jnp.asarray(3))
-    _, _, x, _, _, _ = jax.lax.while_loop(cond, body, carry)
+    F = (x0 > 0) & usable
+    carry = (
+        jnp.asarray(0),
+        F,
+        jnp.zeros_like(b),
+        jnp.asarray(r + 1),
+        jnp.asarray(3),
+        jnp.asarray(False),
+    )
+    x = jax.lax.while_loop(cond, body, carry)[2]
     return jnp.maximum(x, 0.0)
 
 
